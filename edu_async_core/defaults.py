@@ -1,0 +1,73 @@
+"""Every default of both SDKs, in one place.
+
+Sessions, the transport, the limiter and the retry policy read their defaults from here
+so that a reader can see (and a user can override) the whole behaviour at once.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Seconds one HTTP attempt may take, from sending to the last byte of the body.
+REQUEST_TIMEOUT: Final = 30.0
+#: Seconds to establish a TCP/TLS connection, part of REQUEST_TIMEOUT.
+CONNECT_TIMEOUT: Final = 10.0
+#: Attempts per call, the first one included.
+MAX_ATTEMPTS: Final = 6
+#: Seconds after the first attempt during which retries may still be scheduled.
+RETRY_DEADLINE: Final = 120.0
+#: First backoff ceiling in seconds; the ceiling doubles per retry (full jitter below it).
+BACKOFF_BASE: Final = 0.5
+#: Largest backoff ceiling in seconds.
+BACKOFF_MAX: Final = 30.0
+#: Longest ``Retry-After`` we agree to honour; a larger one ends the call with the error.
+MAX_RETRY_AFTER: Final = 300.0
+
+#: Retry budget shared by every task using one credential: tokens in a full bucket.
+RETRY_BUDGET_CAPACITY: Final = 500
+#: Tokens a retry after an error status costs.
+RETRY_COST: Final = 5
+#: Tokens a retry after a timeout or a connection error costs (they hint at a real outage).
+RETRY_COST_TIMEOUT: Final = 10
+#: Tokens a first-attempt success gives back.
+RETRY_REFUND_ON_SUCCESS: Final = 1
+
+#: Requests per rate-limit window when the caller does not say (TutorFlow's documented example).
+RATE_LIMIT_PER_MINUTE: Final = 60
+#: Length of the server's sliding window in seconds.
+RATE_LIMIT_WINDOW: Final = 60.0
+#: Extra seconds we keep between a grant and the one ``limit`` grants later, so that
+#: network jitter cannot make the server see more than ``limit`` requests in its window.
+RATE_LIMIT_MARGIN: Final = 0.25
+
+#: Bytes of a non-JSON error body kept in an exception (the rest is dropped).
+ERROR_SNIPPET_CHARS: Final = 200
+#: Same-origin redirects followed before giving up.
+MAX_REDIRECTS: Final = 3
+#: Characters of a secret shown after its recognised prefix (``tf_content_`` + this many).
+SECRET_VISIBLE_CHARS: Final = 4
+
+USER_AGENT: Final = "tutorflow-async/0.1 (+aiohttp)"
+
+# TutorFlow
+TUTORFLOW_BASE_URL: Final = "https://api.tutorflow.io"
+TUTORFLOW_ENV_API_KEY: Final = "TUTORFLOW_CONTENT_API_KEY"
+TUTORFLOW_ENV_BASE_URL: Final = "TUTORFLOW_API_BASE_URL"
+TUTORFLOW_ENV_ORGANIZATION_ID: Final = "TUTORFLOW_ORGANIZATION_ID"
+TUTORFLOW_ENV_CLASSROOM_ID: Final = "TUTORFLOW_CLASSROOM_ID"
+TUTORFLOW_ADMIN_COOKIE: Final = "jwt"
+TUTORFLOW_LOGIN_TIMEZONE: Final = "UTC"
+
+# Next Tech
+NEXTTECH_BASE_URL: Final = "https://api.next.tech/v1"
+NEXTTECH_ENV_API_TOKEN: Final = "NEXTTECH_API_TOKEN"  # noqa: S105 (a variable name)
+NEXTTECH_ENV_SECRET_KEY: Final = "NEXTTECH_SECRET_KEY"  # noqa: S105 (a variable name)
+NEXTTECH_ENV_BASE_URL: Final = "NEXTTECH_API_BASE_URL"
+
+#: Outputs asked for when the caller names none (the API's documented first priority).
+TUTORFLOW_DEFAULT_OUTPUTS: Final = ("interactive_module",)
+TUTORFLOW_DEFAULT_SOURCE_TYPE: Final = "source_json"
+#: Prefix of idempotency keys the SDK derives from a request's content.
+TUTORFLOW_DERIVED_KEY_PREFIX: Final = "tfa-"
+#: Longest idempotency key we accept from a caller (it travels in a header).
+IDEMPOTENCY_KEY_MAX_LENGTH: Final = 255

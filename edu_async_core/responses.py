@@ -1,0 +1,110 @@
+"""Reading what a server sent back: the response value and the error it means (pure)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from . import defaults
+from .errors import APIError, ErrorFamily, RateLimitError, RequestContext
+
+
+class Response:
+    """A finished 2xx response: status, headers, the raw body, and its request's context."""
+
+    __slots__ = ("_json", "body", "context", "headers", "status")
+
+    def __init__(
+        self, status: int, headers: Mapping[str, str], body: bytes, context: RequestContext
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.context = context
+        self._json: Any = _UNSET
+
+    def json(self, errors: ErrorFamily) -> Any:
+        """The body parsed as JSON; ``None`` for an empty body (some 200s carry none)."""
+        if self._json is _UNSET:
+            self._json = decode_json(self.body, self.status, self.context, errors)
+        return self._json
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {self.context.method} {self.context.path})"
+
+
+_UNSET: Any = object()
+
+
+def snippet(body: bytes, limit: int = defaults.ERROR_SNIPPET_CHARS) -> str:
+    """The start of a body as text, for an error message, on one line."""
+    text = body[: limit * 4].decode("utf-8", errors="replace")
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def decode_json(body: bytes, status: int, context: RequestContext, errors: ErrorFamily) -> Any:
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.bad_response(
+            f"response body is not JSON: {snippet(body)!r}",
+            status=status,
+            context=context,
+            body_snippet=snippet(body),
+        ) from None
+
+
+def error_fields(body: bytes) -> tuple[str | None, str | None]:
+    """The (code, message) an error body carries, from any shape we have seen.
+
+    TutorFlow: ``{"error": {"code", "message", "status"}}``; others use a top-level
+    ``code``/``message``/``detail``/``error`` string. Anything else gives ``(None, None)``.
+    """
+    try:
+        value = json.loads(body) if body.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(value, dict):
+        return None, None
+    inner = value.get("error")
+    source = inner if isinstance(inner, dict) else value
+    code = source.get("code")
+    message = source.get("message") or source.get("detail")
+    if message is None and isinstance(inner, str):
+        message = inner
+    return (
+        code if isinstance(code, str) else None,
+        message if isinstance(message, str) else None,
+    )
+
+
+def api_error_from_response(
+    errors: ErrorFamily,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    context: RequestContext,
+    attempts: int,
+    retry_after: float | None,
+) -> APIError:
+    """The typed error for a non-2xx answer; a non-JSON body keeps a short snippet."""
+    code, message = error_fields(body)
+    text = snippet(body) if body else ""
+    if message is None:
+        message = f"HTTP {status}" + (f": {text}" if text else "")
+    cls = errors.api_error_class(status, code)
+    error = cls(
+        message,
+        status=status,
+        code=code,
+        context=context,
+        body_snippet=text or None,
+        attempts=attempts,
+    )
+    if isinstance(error, RateLimitError):
+        error.retry_after = retry_after
+    return error

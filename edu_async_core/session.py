@@ -1,0 +1,102 @@
+"""What every session of both SDKs has in common: lifetime, closing, reading models."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import cattrs
+
+from .errors import ErrorFamily, InvalidArgumentError
+from .responses import Response
+from .transport import Transport
+
+T = TypeVar("T")
+
+
+def from_env(
+    value: T | None, env_name: str, argument: str, *, default: T | None = None
+) -> T | str:
+    """``value``, else the environment variable, else ``default``; a clear error if none."""
+    if value is not None:
+        return value
+    env_value = os.environ.get(env_name)
+    if env_value:
+        return env_value
+    if default is not None:
+        return default
+    raise InvalidArgumentError(argument, f"not given and ${env_name} is not set")
+
+
+def structure(
+    converter: cattrs.Converter,
+    data: Any,
+    cls: type[T],
+    response: Response,
+    errors: ErrorFamily,
+) -> T:
+    """``data`` read as ``cls``; anything unreadable becomes the SDK's bad-response error."""
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:  # cattrs raises ExceptionGroups, TypeErrors, KeyErrors...
+        detail = _describe(exc)
+        raise errors.bad_response(
+            f"unexpected {cls.__name__} in response: {detail}",
+            status=response.status,
+            context=response.context,
+        ) from None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        parts = [_describe(e) for e in exc.exceptions[:3]]
+        return "; ".join(_notes(exc)[:1] + parts)
+    text = f"{type(exc).__name__}: {exc}"
+    notes = _notes(exc)
+    return f"{notes[0]}: {text}" if notes else text
+
+
+def _notes(exc: BaseException) -> list[str]:
+    # cattrs explains where in the document a value failed in the exception's notes.
+    return [str(n) for n in getattr(exc, "__notes__", ())]
+
+
+class BaseSession:
+    """An ``async with`` session around one :class:`Transport`.
+
+    ``close()`` and ``aclose()`` are the same; a borrowed ``aiohttp.ClientSession`` is
+    never closed by us; using a session after closing it raises ``SessionClosedError``.
+    """
+
+    _transport: Transport
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._transport.closed
+
+    @property
+    def base_url(self) -> str:
+        return self._transport.base_url
+
+    @property
+    def transport(self) -> Transport:
+        """The request loop of this session (its limiter and budget are shared per key)."""
+        return self._transport

@@ -1,0 +1,355 @@
+"""The request loop both SDKs share.
+
+One :class:`Transport` per session: it owns (or borrows) an ``aiohttp.ClientSession``,
+takes a grant from the credential's shared limiter before every attempt, retries what is
+safe to retry, and turns whatever came back into a :class:`Response` or a typed error of
+the calling SDK's family. The decisions live in ``retry.py`` and ``responses.py``; this
+module only does the I/O around them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import attrs
+import yarl
+
+from . import defaults
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import (
+    CORE_FAMILY,
+    ErrorFamily,
+    RateLimitError,
+    RequestContext,
+    SDKError,
+    SessionClosedError,
+)
+from .ratelimit import CredentialState, credential_id, shared_state
+from .responses import Response, api_error_from_response
+from .retry import (
+    Failure,
+    RetryPolicy,
+    is_retryable_status,
+    is_safe_to_repeat,
+    parse_retry_after,
+    retry_cost,
+)
+from .validation import base_url as check_base_url
+
+QueryParams = str | Sequence[tuple[str, str]] | None
+
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+@attrs.frozen
+class TransportConfig:
+    """Everything a transport can be tuned by; each default comes from ``defaults``."""
+
+    timeout: float = defaults.REQUEST_TIMEOUT
+    connect_timeout: float = defaults.CONNECT_TIMEOUT
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    rate_limit_per_minute: int | None = defaults.RATE_LIMIT_PER_MINUTE
+    rate_limit_window: float = defaults.RATE_LIMIT_WINDOW
+    rate_limit_margin: float = defaults.RATE_LIMIT_MARGIN
+    retry_budget: int = defaults.RETRY_BUDGET_CAPACITY
+    max_redirects: int = defaults.MAX_REDIRECTS
+    user_agent: str = defaults.USER_AGENT
+
+
+def encode_query(params: QueryParams) -> str:
+    """A query string with the exact key order and repetition given.
+
+    Brackets stay literal (``course_uid[]=a``) because the Next Tech documentation shows
+    them that way; everything else reserved is percent-encoded.
+    """
+    if not params:
+        return ""
+    if isinstance(params, str):
+        return params
+    return "&".join(f"{quote(k, safe='[]')}={quote(v, safe='')}" for k, v in params)
+
+
+class Transport:
+    """Sends requests for one credential to one server.
+
+    ``auth_headers`` hold the secret and are only ever put on the wire; ``key_prefix`` is
+    what logs and errors show instead.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth_headers: Mapping[str, str],
+        secret_for_identity: str,
+        key_prefix: str | None,
+        logger: logging.Logger,
+        errors: ErrorFamily = CORE_FAMILY,
+        config: TransportConfig | None = None,
+        session: aiohttp.ClientSession | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        url = check_base_url(base_url)
+        self._base = str(url).rstrip("/")
+        self._origin = url.origin()
+        self.config = config or TransportConfig()
+        self._headers: dict[str, str] = {
+            "User-Agent": self.config.user_agent,
+            "Accept": "application/json",
+            **auth_headers,
+        }
+        self._cred_id = credential_id(secret_for_identity, self._base)
+        self.key_prefix = key_prefix
+        self._logger = logger
+        self._errors = errors
+        self._clock = clock
+        self._session = session
+        self._owns_session = session is None
+        self._state: CredentialState | None = None
+        self._closed = False
+        self._timeout = aiohttp.ClientTimeout(
+            total=self.config.timeout, sock_connect=self.config.connect_timeout
+        )
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self._base!r}, key={self.key_prefix!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self._base
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def state(self) -> CredentialState:
+        """The limiter and budget shared with every session of this credential."""
+        if self._state is None:
+            self._state = shared_state(
+                self._cred_id,
+                limit=self.config.rate_limit_per_minute,
+                window=self.config.rate_limit_window,
+                margin=self.config.rate_limit_margin,
+                clock=self._clock,
+                budget_capacity=self.config.retry_budget,
+                logger=self._logger,
+                label=self.key_prefix or "",
+            )
+        return self._state
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise SessionClosedError("this session is closed; open a new one")
+        if self._session is None:
+            # Cookies are sent explicitly; a jar would keep them for other hosts too.
+            self._session = aiohttp.ClientSession(
+                cookie_jar=aiohttp.DummyCookieJar(), timeout=self._timeout
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the HTTP session if we created it; a borrowed one is left open."""
+        if self._closed:
+            return
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: QueryParams = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        limited: bool = True,
+    ) -> Response:
+        """Send one logical request, retrying what is safe, and return a 2xx response.
+
+        ``path`` must already be quoted (see ``validation.path_segment``). ``limited``
+        False skips the rate limiter (for calls the server does not count against a key).
+        """
+        client = self._client()
+        query = encode_query(params)
+        url_text = self._base + path + (f"?{query}" if query else "")
+        url = yarl.URL(url_text, encoded=True)
+        send_headers = dict(self._headers)
+        data: bytes | None = None
+        if json_body is not None:
+            data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+            send_headers["Content-Type"] = "application/json"
+        if headers:
+            send_headers.update(headers)
+        if idempotency_key is not None:
+            send_headers["Idempotency-Key"] = idempotency_key
+        context = RequestContext(method, path, self.key_prefix, idempotency_key)
+        return await self._send(client, method, url, data, send_headers, context, limited)
+
+    async def _send(
+        self,
+        client: aiohttp.ClientSession,
+        method: str,
+        url: yarl.URL,
+        data: bytes | None,
+        headers: dict[str, str],
+        context: RequestContext,
+        limited: bool,
+    ) -> Response:
+        state = self.state
+        limiter = state.limiter if limited else None
+        policy = self.config.retry
+        clock = self._clock
+        debug = self._logger.isEnabledFor(logging.DEBUG)
+        has_key = context.idempotency_key is not None
+        attempt = 0
+        spent = 0
+        redirects = 0
+        started: float | None = None
+        while True:
+            attempt += 1
+            if limiter is not None:
+                await limiter.acquire()
+            if started is None:
+                started = clock.monotonic()
+            error: SDKError
+            retry_after: float | None = None
+            try:
+                async with client.request(
+                    method,
+                    url,
+                    data=data,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=self._timeout,
+                ) as resp:
+                    body = await resp.read()
+                    status = resp.status
+                    resp_headers = resp.headers
+            except TimeoutError:
+                failure = Failure.TIMEOUT
+                error = self._errors.timeout(
+                    f"no response within {self.config.timeout:g}s",
+                    context=context,
+                    attempts=attempt,
+                )
+            except aiohttp.ClientConnectorError as exc:
+                failure = Failure.NOT_SENT
+                error = self._errors.connection(
+                    f"could not connect: {type(exc).__name__}", context=context, attempts=attempt
+                )
+            except (aiohttp.ClientError, OSError) as exc:
+                failure = Failure.CONNECTION
+                error = self._errors.connection(
+                    f"connection failed: {type(exc).__name__}", context=context, attempts=attempt
+                )
+            else:
+                if debug:
+                    self._logger.debug(
+                        "%s %s -> %d attempt=%d key=%s idempotency_key=%s",
+                        method,
+                        context.path,
+                        status,
+                        attempt,
+                        context.key_prefix,
+                        context.idempotency_key,
+                    )
+                if 200 <= status < 300:
+                    state.budget.refund(spent or defaults.RETRY_REFUND_ON_SUCCESS)
+                    return Response(status, resp_headers, body, context)
+                if status in _REDIRECT_STATUSES:
+                    url, method, data = self._follow(
+                        status, url, method, data, resp_headers, context
+                    )
+                    redirects += 1
+                    if redirects > self.config.max_redirects:
+                        raise self._errors.bad_response(
+                            "too many redirects", status=status, context=context
+                        )
+                    attempt -= 1
+                    continue
+                failure = Failure.STATUS
+                retry_after = parse_retry_after(resp_headers.get("Retry-After"), clock.time())
+                error = api_error_from_response(
+                    self._errors, status, resp_headers, body, context, attempt, retry_after
+                )
+                if isinstance(error, RateLimitError) and limiter is not None:
+                    # Everyone on this key waits, not just this task.
+                    limiter.pause(retry_after if retry_after is not None else policy.ceiling(1))
+                if not is_retryable_status(status):
+                    raise error
+            if not is_safe_to_repeat(method, has_key, failure):
+                raise error
+            delay = policy.retry_delay(attempt, clock.monotonic() - started, retry_after)
+            cost = retry_cost(failure)
+            if delay is None or not state.budget.try_spend(cost):
+                if debug:
+                    self._logger.debug(
+                        "giving up %s %s after attempt=%d key=%s (%s)",
+                        method,
+                        context.path,
+                        attempt,
+                        context.key_prefix,
+                        "retries exhausted" if delay is None else "retry budget empty",
+                    )
+                raise error
+            spent += cost
+            if debug:
+                self._logger.debug(
+                    "retry %s %s in %.3fs after attempt=%d (%s) key=%s",
+                    method,
+                    context.path,
+                    delay,
+                    attempt,
+                    failure.value,
+                    context.key_prefix,
+                )
+            await clock.sleep(delay)
+
+    def _follow(
+        self,
+        status: int,
+        url: yarl.URL,
+        method: str,
+        data: bytes | None,
+        headers: Mapping[str, str],
+        context: RequestContext,
+    ) -> tuple[yarl.URL, str, bytes | None]:
+        if method not in {"GET", "HEAD"} and status not in {307, 308}:
+            # 301/302/303 would turn the call into a GET and drop its body.
+            raise self._errors.bad_response(
+                f"refused a {status} redirect of a {method}", status=status, context=context
+            )
+        location = headers.get("Location")
+        if not location:
+            raise self._errors.bad_response("redirect without a Location", context=context)
+        target = url.join(yarl.URL(location))
+        if target.origin() != self._origin:
+            # Our credentials would go with it; an API has no reason to send us elsewhere.
+            raise self._errors.bad_response(
+                f"refused a redirect to another host ({target.host}); credentials not forwarded",
+                context=context,
+            )
+        return target, method, data
+
+
+def ensure_json_object(response: Response, what: str, errors: ErrorFamily) -> dict[str, Any]:
+    """The response body as a JSON object (an empty body counts as ``{}``)."""
+    value = response.json(errors)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise errors.bad_response(
+            f"expected a JSON object for {what}, got {type(value).__name__}",
+            status=response.status,
+            context=response.context,
+        )
+    return value

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from edu_async_core.errors import InsecureTransportError, InvalidArgumentError
+from edu_async_core.redaction import Secret, key_prefix
+from edu_async_core.transport import encode_query
+from edu_async_core.validation import base_url, path_segment, positive_int, str_list
+
+KEY = "tf_content_Zx81qP0c4Kf0cWbB3l2s9dP1"
+
+
+def test_key_prefix_shows_type_and_four_chars() -> None:
+    assert key_prefix(KEY) == "tf_content_Zx81…"
+    assert key_prefix("abcdefghijklmnop") == "abcd…"
+    assert key_prefix("abc") == "…"  # short secrets show nothing
+
+
+def test_secret_never_prints_its_value() -> None:
+    s = Secret(KEY)
+    for text in (str(s), repr(s), f"{s}", "%s" % s, repr([s]), repr({"k": s})):  # noqa: UP031
+        assert KEY not in text
+        assert "Zx81qP" not in text
+    assert s.reveal() == KEY
+    assert Secret(s) == s and hash(Secret(KEY)) == hash(s)
+    with pytest.raises(TypeError):
+        pickle.dumps(s)
+
+
+@pytest.mark.parametrize(
+    ("value", "quoted"),
+    [("job_1", "job_1"), ("../x", "..%2Fx"), ("a/b", "a%2Fb"), ("a b", "a%20b"),
+     ("%2F", "%252F"), ("é", "%C3%A9"), ("a?b#c", "a%3Fb%23c")],
+)
+def test_path_segment_keeps_ids_inside_their_segment(value: str, quoted: str) -> None:
+    assert path_segment(value, "job_id") == quoted
+
+
+@pytest.mark.parametrize("bad", ["", "  ", ".", "..", "a\nb", None, 5])
+def test_path_segment_refuses_bad_ids_naming_the_argument(bad: object) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"^job_id: "):
+        path_segment(bad, "job_id")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9", "https://api.x.io"]
+)
+def test_base_url_accepts_https_and_loopback_http(url: str) -> None:
+    assert str(base_url(url)).startswith(url.split(":")[0])
+
+
+def test_base_url_refuses_plain_http_to_another_host() -> None:
+    with pytest.raises(InsecureTransportError, match=r"^base_url: .*plain http"):
+        base_url("http://api.tutorflow.io")
+
+
+@pytest.mark.parametrize("url", ["ftp://x", "api.tutorflow.io", "https://u:p@h", "https://h/?q=1"])
+def test_base_url_refuses_malformed(url: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"^base_url: "):
+        base_url(url)
+
+
+def test_numbers_and_lists() -> None:
+    assert positive_int(3, "n") == 3
+    for bad in (0, -1, True, 1.5, "3"):
+        with pytest.raises(InvalidArgumentError, match=r"^n: "):
+            positive_int(bad, "n")
+    with pytest.raises(InvalidArgumentError, match=r"^outs: unknown value"):
+        str_list(["a", "z"], "outs", allowed=["a"])
+    with pytest.raises(InvalidArgumentError, match=r"^outs: expected a list"):
+        str_list("a", "outs")
+
+
+def test_encode_query_keeps_order_repetition_and_brackets() -> None:
+    pairs = [("course_uid[]", "a b"), ("course_uid[]", "c&d"), ("project_metadata[][key]", "x")]
+    assert encode_query(pairs) == (
+        "course_uid[]=a%20b&course_uid[]=c%26d&project_metadata[][key]=x"
+    )

@@ -1,0 +1,80 @@
+"""asyncio SDK for the TutorFlow Content Integration API.
+
+``ContentSession`` (Content API key) creates expansion jobs and reads their status and
+results; ``AdminSession`` (admin login) manages keys, webhooks and UI-authored exports.
+"""
+
+from edu_async_core.redaction import Secret
+from edu_async_core.retry import RetryPolicy
+from edu_async_core.transport import TransportConfig
+
+from .admin import AdminSession
+from .content import ContentSession
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    BadResponseError,
+    ConflictError,
+    ForbiddenError,
+    InternalServerError,
+    InvalidApiKeyError,
+    InvalidArgumentError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitExceededError,
+    SessionClosedError,
+    TutorFlowAPIError,
+    TutorFlowError,
+)
+from .models import (
+    ApiKey,
+    CreatedApiKey,
+    CreatedWebhook,
+    ErrorDetail,
+    ExpansionJob,
+    ExpansionOutput,
+    ExpansionResult,
+    JobStatus,
+    Manifest,
+    OutputType,
+    SourceType,
+    Webhook,
+    WebhookEvent,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AdminSession",
+    "ApiKey",
+    "BadResponseError",
+    "ConflictError",
+    "ContentSession",
+    "CreatedApiKey",
+    "CreatedWebhook",
+    "ErrorDetail",
+    "ExpansionJob",
+    "ExpansionOutput",
+    "ExpansionResult",
+    "ForbiddenError",
+    "InternalServerError",
+    "InvalidApiKeyError",
+    "InvalidArgumentError",
+    "InvalidRequestError",
+    "JobStatus",
+    "Manifest",
+    "NotFoundError",
+    "OutputType",
+    "RateLimitExceededError",
+    "RetryPolicy",
+    "Secret",
+    "SessionClosedError",
+    "SourceType",
+    "TransportConfig",
+    "TutorFlowAPIError",
+    "TutorFlowError",
+    "Webhook",
+    "WebhookEvent",
+]

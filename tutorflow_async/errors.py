@@ -1,0 +1,103 @@
+"""Errors of the TutorFlow SDK, one class per documented ``error.code``.
+
+Each class is also the shared core's class for the same kind of failure, so both
+``except edu_async_core.errors.RateLimitError`` and
+``except tutorflow_async.RateLimitExceededError`` catch a TutorFlow 429.
+"""
+
+from __future__ import annotations
+
+from edu_async_core import errors as core
+from edu_async_core.errors import ErrorFamily, InvalidArgumentError, SessionClosedError
+
+
+class TutorFlowError(core.SDKError):
+    """Root of every error this SDK raises for a request."""
+
+
+class TutorFlowAPIError(TutorFlowError, core.APIError):
+    """TutorFlow answered with an error status not covered by a more specific class."""
+
+
+class InvalidRequestError(TutorFlowAPIError, core.BadRequestError):
+    """400 ``content_invalid_request``: fix the payload; never retried."""
+
+
+class InvalidApiKeyError(TutorFlowAPIError, core.AuthenticationError):
+    """401 ``content_invalid_api_key``: replace the key (revoked, rotated or wrong)."""
+
+
+class ForbiddenError(TutorFlowAPIError, core.PermissionDeniedError):
+    """403 ``content_forbidden``: e.g. a content key used on an admin endpoint."""
+
+
+class NotFoundError(TutorFlowAPIError, core.NotFoundError):
+    """404 ``content_not_found``."""
+
+
+class ConflictError(TutorFlowAPIError, core.ConflictError):
+    """409 ``content_conflict``: an idempotency key reused with a different request."""
+
+
+class RateLimitExceededError(TutorFlowAPIError, core.RateLimitError):
+    """429 ``content_rate_limit_exceeded``, still there after the retries allowed."""
+
+
+class InternalServerError(TutorFlowAPIError, core.ServerError):
+    """500 ``content_internal_error`` or any other 5xx, after retries."""
+
+
+class APIConnectionError(TutorFlowError, core.APIConnectionError):
+    """The connection to TutorFlow failed or was reset, after retries."""
+
+
+class APITimeoutError(TutorFlowError, core.APITimeoutError):
+    """TutorFlow did not answer in time, after retries."""
+
+
+class BadResponseError(TutorFlowError, core.BadResponseError):
+    """TutorFlow's answer could not be read (not JSON, unexpected shape, redirect)."""
+
+
+FAMILY = ErrorFamily(
+    base=TutorFlowError,
+    by_code={
+        "content_invalid_request": InvalidRequestError,
+        "content_invalid_api_key": InvalidApiKeyError,
+        "content_forbidden": ForbiddenError,
+        "content_not_found": NotFoundError,
+        "content_conflict": ConflictError,
+        "content_rate_limit_exceeded": RateLimitExceededError,
+        "content_internal_error": InternalServerError,
+    },
+    by_status={
+        400: InvalidRequestError,
+        401: InvalidApiKeyError,
+        403: ForbiddenError,
+        404: NotFoundError,
+        409: ConflictError,
+        429: RateLimitExceededError,
+    },
+    api_default=TutorFlowAPIError,
+    server=InternalServerError,
+    connection=APIConnectionError,
+    timeout=APITimeoutError,
+    bad_response=BadResponseError,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "BadResponseError",
+    "ConflictError",
+    "ForbiddenError",
+    "InternalServerError",
+    "InvalidApiKeyError",
+    "InvalidArgumentError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "RateLimitExceededError",
+    "SessionClosedError",
+    "TutorFlowAPIError",
+    "TutorFlowError",
+]

@@ -1,0 +1,126 @@
+"""``session.expansions``: create an expansion job, read its status and its result."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from edu_async_core import defaults
+from edu_async_core.errors import InvalidArgumentError
+from edu_async_core.session import structure
+from edu_async_core.transport import ensure_json_object
+from edu_async_core.validation import path_segment, str_list
+
+from . import idempotency
+from .errors import FAMILY
+from .models import (
+    OUTPUT_PRIORITY,
+    ExpansionJob,
+    ExpansionResult,
+    SourceType,
+    converter,
+    normalize_job,
+    normalize_result,
+)
+
+if TYPE_CHECKING:
+    from edu_async_core.transport import Transport
+
+EXPANSIONS_PATH = "/v1/content/integrations/expansions"
+
+
+def check_payload(payload: object) -> Mapping[str, Any]:
+    """The source JSON: a non-empty object that survives JSON encoding (unknown fields kept)."""
+    if not isinstance(payload, Mapping):
+        raise InvalidArgumentError(
+            "payload", f"expected a JSON object (dict), got {type(payload).__name__}"
+        )
+    if not payload:
+        raise InvalidArgumentError("payload", "must not be empty")
+    try:
+        json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError("payload", f"is not JSON-serialisable: {exc}") from None
+    return payload
+
+
+def check_outputs(requested_outputs: Sequence[str] | None) -> list[str]:
+    """Known output types, each once, in the server's priority order."""
+    if requested_outputs is None:
+        return list(defaults.TUTORFLOW_DEFAULT_OUTPUTS)
+    items = str_list(requested_outputs, "requested_outputs", allowed=OUTPUT_PRIORITY)
+    if not items:
+        raise InvalidArgumentError("requested_outputs", "must name at least one output")
+    wanted = set(items)
+    return [o for o in OUTPUT_PRIORITY if o in wanted]
+
+
+def check_source_type(source_type: object) -> str:
+    allowed = [s.value for s in SourceType]
+    if source_type not in allowed:
+        raise InvalidArgumentError(
+            "source_type", f"unknown value {source_type!r}; expected one of {allowed!r}"
+        )
+    return str(source_type)
+
+
+class Expansions:
+    """Expansion jobs: turn source JSON into modules, videos and quizzes."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    async def create(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        requested_outputs: Sequence[str] | None = None,
+        source_type: str = defaults.TUTORFLOW_DEFAULT_SOURCE_TYPE,
+        idempotency_key: str | None = None,
+    ) -> ExpansionJob:
+        """Start an expansion job (or find the one this key already started).
+
+        The idempotency key is fixed before the first attempt and sent with every retry,
+        so a retried create never makes a second job. Without one, a key is derived from
+        ``(source_type, requested_outputs, payload)``: the same input always names the
+        same job; change the input (or pass a new key) to make a new one.
+        """
+        body_payload = check_payload(payload)
+        outputs = check_outputs(requested_outputs)
+        source = check_source_type(source_type)
+        key = (
+            idempotency.check_key(idempotency_key)
+            if idempotency_key is not None
+            else idempotency.expansion_key(body_payload, outputs, source)
+        )
+        body = {
+            "payload": body_payload,
+            "requestedOutputs": outputs,
+            "sourceType": source,
+            "idempotencyKey": key,
+        }
+        response = await self._transport.request(
+            "POST", EXPANSIONS_PATH, json_body=body, idempotency_key=key
+        )
+        document = ensure_json_object(response, "an expansion job", FAMILY)
+        return structure(converter, normalize_job(document), ExpansionJob, response, FAMILY)
+
+    async def get(self, job_id: str) -> ExpansionJob:
+        """The job's current status and its output rows."""
+        path = f"{EXPANSIONS_PATH}/{path_segment(job_id, 'job_id')}"
+        response = await self._transport.request("GET", path)
+        document = ensure_json_object(response, "an expansion job", FAMILY)
+        return structure(converter, normalize_job(document), ExpansionJob, response, FAMILY)
+
+    async def result(self, job_id: str) -> ExpansionResult:
+        """The job, its outputs with manifests, and the combined manifest.
+
+        Also where a failed job's ``job.error`` and ``outputs[].error`` are read.
+        """
+        path = f"{EXPANSIONS_PATH}/{path_segment(job_id, 'job_id')}/result"
+        response = await self._transport.request("GET", path)
+        document = ensure_json_object(response, "an expansion result", FAMILY)
+        result = structure(converter, normalize_result(document), ExpansionResult, response, FAMILY)
+        object.__setattr__(result, "raw", document)
+        return result
