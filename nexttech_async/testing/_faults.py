@@ -1,0 +1,127 @@
+"""Injected failures: what a test can ask the emulator to do instead of answering.
+
+A :class:`Fault` is a frozen description; :class:`FaultPlan` owns the mutable part (how many
+times each fault may still fire) and decides, per request, which fault fires.  Faults are
+tried in the order they were added and at most one fires per request.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Literal
+
+import attrs
+
+__all__ = ["Fault", "FaultKind", "FaultPlan"]
+
+FaultKind = Literal["status", "reset", "delay", "malformed", "html"]
+
+_KINDS: frozenset[str] = frozenset({"status", "reset", "delay", "malformed", "html"})
+
+
+def _check_kind(_instance: object, _attribute: object, value: str) -> None:
+    if value not in _KINDS:
+        raise ValueError(f"unknown fault kind {value!r}; choose one of {sorted(_KINDS)}")
+
+
+def _check_times(_instance: object, _attribute: object, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ValueError("times must be at least 1, or None for unlimited")
+
+
+@attrs.frozen
+class Fault:
+    """One kind of failure, injected into matching ``/v1`` requests.
+
+    Attributes:
+        kind: ``"status"`` answers ``status`` (default 500) with a JSON ``{"detail": ...}``;
+            ``"reset"`` aborts the TCP connection without any response; ``"delay"`` sleeps
+            ``delay`` seconds and then answers normally; ``"malformed"`` answers 200
+            ``application/json`` with a truncated body; ``"html"`` answers ``status``
+            (default 502) with a ``text/html`` page, as a proxy in front of the API would.
+        path: only requests for this path; ``None`` matches every ``/v1`` path.  Given
+            with or without the ``/v1`` prefix (``"/contents"`` or ``"/v1/contents"``).
+        times: how many matching requests it affects; ``None`` means without limit.
+        probability: chance that an otherwise matching request is affected, drawn from the
+            emulator's seeded generator so runs repeat.
+        status: HTTP status for ``"status"`` and ``"html"``; ``None`` picks their default.
+        retry_after: ``Retry-After`` header value (seconds, or an HTTP date string) for
+            ``"status"`` and ``"html"`` answers; ``None`` sends no header.
+        delay: seconds to sleep, for ``"delay"``.
+    """
+
+    kind: FaultKind = attrs.field(validator=_check_kind)
+    path: str | None = None
+    times: int | None = attrs.field(default=1, validator=_check_times)
+    probability: float = attrs.field(
+        default=1.0, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)]
+    )
+    status: int | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional([attrs.validators.ge(100), attrs.validators.le(599)]),
+    )
+    retry_after: float | str | None = None
+    delay: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
+
+    def resolved_status(self) -> int:
+        """The status this fault answers with (``"html"`` defaults to 502, else 500)."""
+        if self.status is not None:
+            return self.status
+        return 502 if self.kind == "html" else 500
+
+    def retry_after_header(self) -> str | None:
+        """``retry_after`` rendered as a header value (whole numbers without ``.0``)."""
+        value = self.retry_after
+        if value is None or isinstance(value, str):
+            return value
+        return str(int(value)) if float(value).is_integer() else str(value)
+
+    def applies_to(self, path: str) -> bool:
+        """Whether this fault targets ``path`` (a request path under ``/v1``)."""
+        if self.path is None:
+            return True
+        return path in (self.path, "/v1" + self.path)
+
+
+@attrs.define
+class _Armed:
+    fault: Fault
+    remaining: int | None
+
+
+class FaultPlan:
+    """The faults still armed on one emulator."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(f"nexttech-emulator-faults:{seed}")
+        self._armed: list[_Armed] = []
+
+    def add(self, fault: Fault) -> None:
+        """Arm ``fault`` after every fault already armed."""
+        self._armed.append(_Armed(fault, fault.times))
+
+    def clear(self) -> None:
+        """Disarm every fault."""
+        self._armed.clear()
+
+    @property
+    def pending(self) -> list[Fault]:
+        """Faults that may still fire, in the order they are tried."""
+        return [armed.fault for armed in self._armed]
+
+    def draw(self, path: str) -> Fault | None:
+        """Pick the fault (if any) for a request to ``path`` and use up one of its times."""
+        for armed in self._armed:
+            fault = armed.fault
+            if not fault.applies_to(path):
+                continue
+            # Only draw when it matters, so adding a certain fault does not shift the
+            # random sequence seen by the probabilistic ones.
+            if fault.probability < 1.0 and self._rng.random() >= fault.probability:
+                continue
+            if armed.remaining is not None:
+                armed.remaining -= 1
+                if armed.remaining == 0:
+                    self._armed.remove(armed)
+            return fault
+        return None

@@ -1,0 +1,46 @@
+"""A local TutorFlow Content Integration API emulator for tests, demos and benchmarks.
+
+It is an independent reference server: it shares no code with the SDK client, so the
+client's tests check it against behaviour, not against itself.
+
+Where the vendor's pages are silent, the emulator picks one behaviour:
+
+- Errors are always ``{"error": {"code", "message", "status"}}`` in JSON, the code chosen
+  by status (every 401 is ``content_invalid_api_key``, also a failed login). Unknown paths
+  and wrong methods answer 404 ``content_not_found``.
+- Paths are matched on the raw request path, split on ``/`` before each segment is
+  percent-decoded, so an encoded ``/`` in an id never reaches another endpoint.
+- Admin endpoints take the ``jwt`` (or ``tutorflow_admin_session``) cookie, an HS256 JWT
+  issued by ``POST /auth/login``. A Bearer key there is 403, never 401: a content key can
+  never manage keys. Content endpoints take only a live Bearer key; a cookie does not help.
+- Create answers 200 for expansions (201 for key, webhook and new export creation, 200 for
+  an export replayed by idempotency key). The same idempotency key with the same request
+  (defaults applied) returns the existing job in its current state; with another request,
+  409 ``content_conflict``. Keys are scoped per organization, and separately for
+  expansions and exports.
+- Job status is a pure function of the emulator's clock: ``queued`` for
+  ``queued_seconds``, ``processing`` for ``processing_seconds``, then ``completed`` or
+  ``failed`` (decided at creation by a seeded RNG against ``failure_rate``, or by
+  ``payload._emulator.fail``). ``advance()`` moves that clock, not the rate-limit one.
+- Rate limit: per key, a sliding window of ``rate_limit_window`` seconds (real monotonic
+  time) over every Bearer-authenticated content call; 429 with an integer ``Retry-After``
+  of at least 1. Admin calls are not limited.
+- Rotating a revoked key is 409: revocation is final.
+- Webhook deliveries go to webhooks active when the job turned terminal, signed with hex
+  HMAC-SHA256 of the raw body, retried with doubling delays on non-2xx or connection errors.
+"""
+
+from tutorflow_async.testing.config import EmulatorConfig
+from tutorflow_async.testing.emulator import TutorFlowEmulator
+from tutorflow_async.testing.faults import Fault, FaultKind
+from tutorflow_async.testing.records import Counters, IssuedKey, RequestRecord
+
+__all__ = [
+    "Counters",
+    "EmulatorConfig",
+    "Fault",
+    "FaultKind",
+    "IssuedKey",
+    "RequestRecord",
+    "TutorFlowEmulator",
+]

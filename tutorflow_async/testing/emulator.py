@@ -1,0 +1,431 @@
+"""A local TutorFlow Content Integration API server for tests, demos and benchmarks.
+
+Routes on the raw request path (see ``_routing``), so what the client put on the wire is
+what gets matched; endpoints live in ``_handlers`` and the state in ``_state``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Self
+from urllib.parse import unquote
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from tutorflow_async.testing import _auth, _wire
+from tutorflow_async.testing._handlers import (
+    Call,
+    Endpoints,
+    Reply,
+    Route,
+    error_reply,
+)
+from tutorflow_async.testing._routing import (
+    UNMATCHED,
+    decoded_segments,
+    split_raw_target,
+)
+from tutorflow_async.testing._state import EmulatorState, Job, JobStatus
+from tutorflow_async.testing.config import EmulatorConfig
+from tutorflow_async.testing.faults import Fault, FaultPlan
+from tutorflow_async.testing.ratelimit import SlidingWindowLimiter
+from tutorflow_async.testing.records import Counters, IssuedKey, RequestRecord
+from tutorflow_async.testing.webhooks import WebhookSender
+
+__all__ = ["TutorFlowEmulator"]
+
+logger = logging.getLogger("tutorflow_async.testing")
+
+BAD_GATEWAY_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+# Cut mid-string, so no lenient parser can mistake it for a complete document.
+TRUNCATED_JSON = b'{"job": {"id": "job_trunc'
+
+
+def _retry_after(seconds: float) -> str:
+    return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+
+
+class TutorFlowEmulator:
+    """The TutorFlow API on ``127.0.0.1``, in memory, with faults and counters.
+
+    Use as ``async with TutorFlowEmulator(EmulatorConfig(...)) as emu:`` or call
+    :meth:`start` and :meth:`close` yourself.
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        cfg = self.config
+        self.counters = Counters()
+        self._state = EmulatorState(
+            queued_seconds=cfg.queued_seconds,
+            processing_seconds=cfg.processing_seconds,
+            failure_rate=cfg.failure_rate,
+            seed=cfg.seed,
+        )
+        self._tokens = _auth.AdminTokens()
+        self._endpoints = Endpoints(self._state, cfg, self._tokens)
+        self._faults = FaultPlan(cfg.seed)
+        self._limiter = SlidingWindowLimiter(cfg.rate_limit_window)
+        self._webhooks = WebhookSender(cfg, self.counters)
+        self._log: deque[RequestRecord] = deque(maxlen=cfg.request_log_limit)
+        # The job clock: wall time that advances with the monotonic clock, plus whatever
+        # advance() added. Wall-based so timestamps look real; monotonic so they never jump.
+        self._wall_base = time.time()
+        self._mono_base = time.monotonic()
+        self._offset = 0.0
+        self._admin_jwt = self._tokens.issue(
+            cfg.admin_email, cfg.organization_id, int(self._wall_base)
+        )
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the server and start the background job watcher."""
+        if self._runner is not None:
+            raise RuntimeError("emulator already started")
+        self._closing.clear()
+        app = web.Application(client_max_size=self.config.max_body_bytes)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=self.config.shutdown_timeout,
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.config.host, self.config.port)
+            await site.start()
+            await self._webhooks.start()
+        except BaseException:
+            await runner.cleanup()
+            await self._webhooks.close()
+            raise
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
+        self._base_url = f"http://{host}:{port}"
+        self._ticker = asyncio.create_task(self._tick(), name="tutorflow-emulator-ticker")
+
+    async def close(self) -> None:
+        """Stop serving, cancel background work and close every session. Idempotent."""
+        self._closing.set()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self._webhooks.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- identity -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>`` once started."""
+        if self._base_url is None:
+            raise RuntimeError("emulator not started")
+        return self._base_url
+
+    @property
+    def organization_id(self) -> str:
+        """The organization of the admin and of keys made by :meth:`create_api_key`."""
+        return self.config.organization_id
+
+    @property
+    def admin_email(self) -> str:
+        """Email that ``POST /auth/login`` accepts."""
+        return self.config.admin_email
+
+    @property
+    def admin_password(self) -> str:
+        """Password that ``POST /auth/login`` accepts."""
+        return self.config.admin_password
+
+    @property
+    def admin_jwt(self) -> str:
+        """A valid admin session token, as login would set in the ``jwt`` cookie."""
+        return self._admin_jwt
+
+    # -- direct control -------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The job clock, in epoch seconds (includes everything :meth:`advance` added)."""
+        return self._wall_base + (time.monotonic() - self._mono_base) + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the job clock forward; the rate-limit clock is untouched."""
+        if seconds < 0:
+            raise ValueError(f"seconds must be >= 0, got {seconds!r}")
+        self._offset += seconds
+
+    def create_api_key(
+        self,
+        name: str = "test",
+        rate_limit_per_minute: int | None = None,
+        *,
+        organization_id: str | None = None,
+    ) -> IssuedKey:
+        """Issue a content key without HTTP; ``organization_id`` defaults to the admin's."""
+        if not name:
+            raise ValueError("name must be non-empty")
+        rate = (
+            self.config.default_rate_limit_per_minute
+            if rate_limit_per_minute is None
+            else rate_limit_per_minute
+        )
+        if rate < 1:
+            raise ValueError(f"rate_limit_per_minute must be >= 1, got {rate}")
+        record, secret = self._state.issue_key(
+            organization_id or self.config.organization_id, name, rate, self.now()
+        )
+        return IssuedKey(
+            api_key=secret,
+            key_id=record.id,
+            key_prefix=record.key_prefix,
+            rate_limit_per_minute=record.rate_limit_per_minute,
+        )
+
+    def add_fault(self, fault: Fault) -> None:
+        """Inject ``fault``; faults are consulted in the order they were added."""
+        self._faults.add(fault)
+
+    def clear_faults(self) -> None:
+        """Remove every fault, spent or not."""
+        self._faults.clear()
+
+    @property
+    def pending_faults(self) -> list[Fault]:
+        """Faults that can still fire."""
+        return self._faults.pending
+
+    def drop_webhooks(self, count: int) -> None:
+        """Lose the next ``count`` webhook deliveries entirely (no attempt, no retry)."""
+        self._webhooks.drop(count)
+
+    async def drain_webhooks(self) -> None:
+        """Wait for every scheduled webhook delivery to succeed or give up."""
+        await self._webhooks.drain()
+
+    # -- observations ---------------------------------------------------------------------
+
+    @property
+    def jobs_created(self) -> int:
+        """Jobs ever created, expansions and exports (idempotent replays not included)."""
+        return self._state.jobs_created
+
+    def jobs_per_idempotency_key(self) -> dict[str, int]:
+        """Distinct jobs per idempotency key; a correct client keeps each at 1."""
+        return self._state.jobs_per_idempotency_key()
+
+    def jobs_per_request(self) -> dict[str, int]:
+        """Distinct jobs per canonical request (payload, outputs, source type; or lesson).
+
+        Unlike :meth:`jobs_per_idempotency_key`, this also catches a client that makes up
+        a new idempotency key on each retry: its retried create shows up here as 2.
+        """
+        return self._state.jobs_per_fingerprint()
+
+    def max_requests_in_window(self, key_id: str, window: float | None = None) -> int:
+        """Most admitted requests of this key in any sliding window (default: the limiter's)."""
+        return self._limiter.max_in_window(key_id, window)
+
+    @property
+    def request_log(self) -> list[RequestRecord]:
+        """The most recent requests (at most ``config.request_log_limit``), oldest first."""
+        return list(self._log)
+
+    def job(self, job_id: str) -> Job:
+        """The internal record of a job (``KeyError`` if unknown)."""
+        return self._state.jobs[job_id]
+
+    def job_status(self, job_id: str) -> JobStatus:
+        """The status a client would see for this job right now."""
+        return self._state.jobs[job_id].status_at(self.now())
+
+    # -- the server -----------------------------------------------------------------------
+
+    def _route(self, method: str, raw_path: str) -> tuple[Route | None, dict[str, str]]:
+        """The route and its decoded parameters; a wrong method is as unknown as a bad path."""
+        try:
+            segments = decoded_segments(raw_path)
+        except UnicodeDecodeError:
+            return None, {}
+        for route in self._endpoints.routes:
+            if route.method != method:
+                continue
+            params = route.template.match(segments)
+            if params is not None:
+                return route, params
+        return None, {}
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
+        self.counters.requests += 1
+        raw_path, query_string = split_raw_target(request.raw_path)
+        too_large = False
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            body, too_large = b"", True
+        headers = CIMultiDict(request.headers)
+        if self._log.maxlen:
+            self._log.append(
+                RequestRecord(
+                    method=request.method,
+                    path=raw_path,
+                    query_string=query_string,
+                    headers=dict(headers),
+                    body=body,
+                    at=arrived,
+                )
+            )
+        route, params = self._route(request.method, raw_path)
+        template = route.template.text if route else UNMATCHED
+        self.counters.by_route[(request.method, template)] += 1
+
+        fault = self._faults.pick(
+            request.method, (template, raw_path, unquote(raw_path, errors="replace"))
+        )
+        if fault is not None:
+            self.counters.faults_injected += 1
+            if not fault.after_commit:
+                if fault.kind != "delay":
+                    return self._inject(request, fault)
+                if not await self._pause(fault.delay):
+                    return self._reset(request)
+
+        if too_large:
+            reply = error_reply(413, "request body too large")
+        else:
+            reply = self._answer(route, params, headers, body)
+
+        if fault is not None and fault.after_commit:
+            if fault.kind != "delay":
+                return self._inject(request, fault)
+            if not await self._pause(fault.delay):
+                return self._reset(request)
+        return self._respond(reply)
+
+    def _answer(
+        self,
+        route: Route | None,
+        params: dict[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> Reply:
+        if route is None:
+            return error_reply(404, "no such endpoint")
+        try:
+            granted = self._endpoints.authorize(route, params, headers)
+            if isinstance(granted, Reply):
+                return granted
+            organization_id, key = granted
+            if key is not None:
+                decision = self._limiter.check(key.id, key.rate_limit_per_minute, time.monotonic())
+                if not decision.admitted:
+                    self.counters.rate_limited += 1
+                    return error_reply(
+                        429,
+                        f"rate limit of {key.rate_limit_per_minute} requests per "
+                        f"{self.config.rate_limit_window:g} s exceeded",
+                        headers=(("Retry-After", str(decision.retry_after)),),
+                    )
+                key.last_used_at = self.now()
+            call = Call(
+                params=params,
+                headers=headers,
+                body=body,
+                now=self.now(),
+                organization_id=organization_id,
+                key=key,
+            )
+            return self._endpoints.dispatch(route, call)
+        except Exception:
+            # An emulator bug must still look like the API's own 500, not a bare aiohttp one.
+            logger.exception("emulator handler failed")
+            return error_reply(500, "emulator internal error")
+
+    def _respond(self, reply: Reply) -> web.Response:
+        self.counters.by_status[reply.status] += 1
+        headers: CIMultiDict[str] = CIMultiDict(reply.headers)
+        if reply.content_type is not None:
+            headers["Content-Type"] = reply.content_type
+        return web.Response(status=reply.status, body=reply.body, headers=headers)
+
+    def _inject(self, request: web.Request, fault: Fault) -> web.StreamResponse:
+        if fault.kind == "reset":
+            return self._reset(request)
+        if fault.kind == "html":
+            return self._respond(Reply(502, BAD_GATEWAY_PAGE, "text/html"))
+        if fault.kind == "malformed":
+            return self._respond(Reply(200, TRUNCATED_JSON, "application/json"))
+        if fault.kind == "empty":
+            return self._respond(Reply(200, b"", "application/json"))
+        headers: tuple[tuple[str, str], ...] = ()
+        if fault.retry_after is not None:
+            headers = (("Retry-After", _retry_after(fault.retry_after)),)
+        return self._respond(
+            error_reply(fault.status, f"injected fault (HTTP {fault.status})", headers=headers)
+        )
+
+    @staticmethod
+    def _reset(request: web.Request) -> web.StreamResponse:
+        # Aborting the transport sends an RST-like close; the response returned after it is
+        # never written, so the client sees the connection drop with no HTTP answer at all.
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, cut short by close(); ``False`` when the emulator is closing."""
+        try:
+            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
+        except TimeoutError:
+            return True
+        return False
+
+    # -- background -----------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        """Job status is lazy, so poll the clock for jobs that just turned terminal."""
+        while True:
+            await asyncio.sleep(self.config.tick_interval)
+            try:
+                self._announce_terminal_jobs()
+            except Exception:
+                logger.exception("emulator ticker failed")
+
+    def _announce_terminal_jobs(self) -> None:
+        for job in self._state.pop_newly_terminal(self.now()):
+            event = "content.failed" if job.will_fail else "content.completed"
+            subscribers = self._state.subscribers(job.organization_id, event)
+            if not subscribers:
+                continue
+            body = _wire.webhook_event_body(event, job)
+            for hook in subscribers:
+                self._webhooks.send(hook, event, body)

@@ -1,0 +1,110 @@
+"""Faults the emulator can inject in front of (or after) its real handlers."""
+
+from __future__ import annotations
+
+import random
+from typing import Literal
+
+import attrs
+from attrs import validators as v
+
+__all__ = ["Fault", "FaultKind", "FaultPlan"]
+
+FaultKind = Literal["status", "html", "reset", "delay", "malformed", "empty"]
+FAULT_KINDS: tuple[str, ...] = ("status", "html", "reset", "delay", "malformed", "empty")
+
+
+def _probability(_inst: object, attr: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attr.name} must be within [0, 1], got {value!r}")
+
+
+# Typed as optional so attrs' plugin sees the field as ``int | None``, not ``int``.
+_ONCE: int | None = 1
+
+
+def _times(_inst: object, attr: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ValueError(f"{attr.name} must be >= 1 or None (unlimited), got {value!r}")
+
+
+@attrs.frozen
+class Fault:
+    """One injected misbehaviour.
+
+    ``kind``:
+      - ``"status"``: answer ``status`` with the matching JSON error body (and
+        ``Retry-After: retry_after`` when set);
+      - ``"html"``: a proxy's 502 page in ``text/html``;
+      - ``"reset"``: drop the TCP connection without any HTTP response;
+      - ``"delay"``: wait ``delay`` seconds, then answer normally;
+      - ``"malformed"``: 200 ``application/json`` with truncated JSON;
+      - ``"empty"``: 200 with an empty body.
+
+    ``method`` and ``path`` select requests (``None`` matches any); ``path`` is compared
+    with the route template (``/v1/content/integrations/expansions/{jobId}``), the raw path
+    and the decoded path. ``times`` bounds how many requests the fault hits (``None``: no
+    bound); ``probability`` makes it hit only some of the matching requests. With
+    ``after_commit`` the real handler runs first, so its state changes stick, and only its
+    response is replaced: "the server created the job, then the connection died".
+    """
+
+    kind: FaultKind = attrs.field(validator=v.in_(FAULT_KINDS))
+    method: str | None = None
+    path: str | None = None
+    times: int | None = attrs.field(default=_ONCE, validator=_times)
+    probability: float = attrs.field(default=1.0, validator=_probability)
+    status: int = attrs.field(default=500, validator=[v.ge(100), v.le(599)])
+    retry_after: float | None = None
+    delay: float = attrs.field(default=0.0, validator=v.ge(0.0))
+    after_commit: bool = False
+
+    def matches(self, method: str, paths: tuple[str, ...]) -> bool:
+        """Whether this fault selects a request with this method and any of these paths."""
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return self.path is None or self.path in paths
+
+
+@attrs.define
+class _Armed:
+    fault: Fault
+    remaining: int | None
+
+
+class FaultPlan:
+    """The ordered faults of one emulator and how many hits each has left."""
+
+    def __init__(self, seed: int) -> None:
+        # Seeded so a flaky-on-purpose run can be replayed exactly.
+        self._rng = random.Random(seed)
+        self._armed: list[_Armed] = []
+
+    def add(self, fault: Fault) -> None:
+        """Append a fault; earlier faults are consulted first."""
+        self._armed.append(_Armed(fault, fault.times))
+
+    def clear(self) -> None:
+        """Forget every fault."""
+        self._armed.clear()
+
+    def pick(self, method: str, paths: tuple[str, ...]) -> Fault | None:
+        """The first matching fault that fires for this request, consuming one of its hits.
+
+        At most one fault applies per request; a fault that does not fire (probability)
+        lets the next matching one have its chance.
+        """
+        for armed in self._armed:
+            if armed.remaining == 0 or not armed.fault.matches(method, paths):
+                continue
+            if armed.fault.probability < 1.0 and self._rng.random() >= armed.fault.probability:
+                continue
+            if armed.remaining is not None:
+                armed.remaining -= 1
+            return armed.fault
+        return None
+
+    @property
+    def pending(self) -> list[Fault]:
+        """Faults that can still fire."""
+        return [armed.fault for armed in self._armed if armed.remaining != 0]

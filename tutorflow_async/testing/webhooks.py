@@ -1,0 +1,116 @@
+"""Signed webhook deliveries from the emulator, retried like a real sender would."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import random
+
+import aiohttp
+
+from tutorflow_async.testing._state import Webhook
+from tutorflow_async.testing.config import EmulatorConfig
+from tutorflow_async.testing.records import Counters
+
+__all__ = ["WebhookSender", "sign"]
+
+logger = logging.getLogger("tutorflow_async.testing.webhooks")
+
+EVENT_HEADER = "X-Content-Integration-Event"
+SIGNATURE_HEADER = "X-Content-Integration-Signature"
+
+
+def sign(secret: str, body: bytes) -> str:
+    """Hex HMAC-SHA256 of the raw body, keyed with the webhook secret."""
+    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+class WebhookSender:
+    """Posts events to receivers in background tasks it owns and cancels on close."""
+
+    def __init__(self, config: EmulatorConfig, counters: Counters) -> None:
+        self._config = config
+        self._counters = counters
+        # Separate from the job RNG so enabling duplicates never changes which jobs fail.
+        self._rng = random.Random(f"webhooks:{config.seed}")
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._to_drop = 0
+
+    async def start(self) -> None:
+        """Open the HTTP session deliveries go through."""
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(total=self._config.webhook_timeout)
+            self._session = aiohttp.ClientSession(timeout=timeout)
+
+    def drop(self, count: int) -> None:
+        """Lose the next ``count`` deliveries entirely: no attempt, no retry."""
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        self._to_drop += count
+
+    def send(self, hook: Webhook, event: str, body: bytes) -> None:
+        """Schedule one delivery (maybe two, per ``webhook_duplicate_rate``)."""
+        if self._session is None:
+            raise RuntimeError("WebhookSender.start() was not called")
+        if self._to_drop:
+            self._to_drop -= 1
+            self._counters.webhook_dropped += 1
+            return
+        copies = 2 if self._rng.random() < self._config.webhook_duplicate_rate else 1
+        task = asyncio.create_task(self._deliver(hook, event, body, copies))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def in_flight(self) -> int:
+        """Deliveries not finished yet (retries included)."""
+        return len(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait until every scheduled delivery has succeeded or given up."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel pending deliveries and close the session."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _deliver(self, hook: Webhook, event: str, body: bytes, copies: int) -> None:
+        headers = {
+            "Content-Type": "application/json",
+            EVENT_HEADER: event,
+            SIGNATURE_HEADER: sign(hook.secret, body),
+        }
+        for _ in range(copies):
+            await self._attempt_until_acknowledged(hook.url, headers, body)
+
+    async def _attempt_until_acknowledged(
+        self, url: str, headers: dict[str, str], body: bytes
+    ) -> None:
+        assert self._session is not None
+        delay = self._config.webhook_retry_delay
+        for attempt in range(1, self._config.webhook_max_attempts + 1):
+            try:
+                async with self._session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if 200 <= response.status < 300:
+                        self._counters.webhook_deliveries += 1
+                        return
+                    reason = f"HTTP {response.status}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            self._counters.webhook_failures += 1
+            logger.debug("webhook delivery to %s failed (attempt %d): %s", url, attempt, reason)
+            if attempt < self._config.webhook_max_attempts:
+                await asyncio.sleep(delay)
+                delay *= 2
+        logger.info("webhook delivery to %s given up after %d attempts", url, attempt)
