@@ -25,7 +25,10 @@ class Response:
         self._json: Any = _UNSET
 
     def json(self, errors: ErrorFamily) -> Any:
-        """The body parsed as JSON; ``None`` for an empty body (some 200s carry none)."""
+        """The body parsed as JSON; ``None`` for an empty body (some 200s carry none).
+
+        Raises the family's bad-response error when the body is not JSON.
+        """
         if self._json is _UNSET:
             self._json = decode_json(self.body, self.status, self.context, errors)
         return self._json

@@ -26,6 +26,7 @@ class Failure(enum.Enum):
     TIMEOUT = "timeout"  # no complete answer in time; the server may have acted
     CONNECTION = "connection"  # the connection broke; the server may have acted
     NOT_SENT = "not_sent"  # we never connected: the server cannot have acted
+    MALFORMED = "malformed"  # a success status with an unreadable body (truncated, garbled)
 
 
 def is_retryable_status(status: int) -> bool:

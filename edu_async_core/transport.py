@@ -172,11 +172,14 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         limited: bool = True,
+        parse_json: bool = True,
     ) -> Response:
         """Send one logical request, retrying what is safe, and return a 2xx response.
 
         ``path`` must already be quoted (see ``validation.path_segment``). ``limited``
         False skips the rate limiter (for calls the server does not count against a key).
+        With ``parse_json`` the body is parsed here, so that a garbled body is retried
+        like any transient failure when the request is safe to repeat.
         """
         client = self._client()
         query = encode_query(params)
@@ -192,7 +195,9 @@ class Transport:
         if idempotency_key is not None:
             send_headers["Idempotency-Key"] = idempotency_key
         context = RequestContext(method, path, self.key_prefix, idempotency_key)
-        return await self._send(client, method, url, data, send_headers, context, limited)
+        return await self._send(
+            client, method, url, data, send_headers, context, limited, parse_json
+        )
 
     async def _send(
         self,
@@ -203,6 +208,7 @@ class Transport:
         headers: dict[str, str],
         context: RequestContext,
         limited: bool,
+        parse_json: bool,
     ) -> Response:
         state = self.state
         limiter = state.limiter if limited else None
@@ -263,9 +269,18 @@ class Transport:
                         context.idempotency_key,
                     )
                 if 200 <= status < 300:
-                    state.budget.refund(spent or defaults.RETRY_REFUND_ON_SUCCESS)
-                    return Response(status, resp_headers, body, context)
-                if status in _REDIRECT_STATUSES:
+                    response = Response(status, resp_headers, body, context)
+                    try:
+                        if parse_json:
+                            response.json(self._errors)
+                    except SDKError as exc:
+                        # Truncated or garbled in transit: as transient as a reset.
+                        failure, error = Failure.MALFORMED, exc
+                        error.attempts = attempt
+                    else:
+                        state.budget.refund(spent or defaults.RETRY_REFUND_ON_SUCCESS)
+                        return response
+                elif status in _REDIRECT_STATUSES:
                     url, method, data = self._follow(
                         status, url, method, data, resp_headers, context
                     )
@@ -276,16 +291,17 @@ class Transport:
                         )
                     attempt -= 1
                     continue
-                failure = Failure.STATUS
-                retry_after = parse_retry_after(resp_headers.get("Retry-After"), clock.time())
-                error = api_error_from_response(
-                    self._errors, status, resp_headers, body, context, attempt, retry_after
-                )
-                if isinstance(error, RateLimitError) and limiter is not None:
-                    # Everyone on this key waits, not just this task.
-                    limiter.pause(retry_after if retry_after is not None else policy.ceiling(1))
-                if not is_retryable_status(status):
-                    raise error
+                else:
+                    failure = Failure.STATUS
+                    retry_after = parse_retry_after(resp_headers.get("Retry-After"), clock.time())
+                    error = api_error_from_response(
+                        self._errors, status, resp_headers, body, context, attempt, retry_after
+                    )
+                    if isinstance(error, RateLimitError) and limiter is not None:
+                        # Everyone on this key waits, not just this task.
+                        limiter.pause(retry_after if retry_after is not None else policy.ceiling(1))
+                    if not is_retryable_status(status):
+                        raise error
             if not is_safe_to_repeat(method, has_key, failure):
                 raise error
             delay = policy.retry_delay(attempt, clock.monotonic() - started, retry_after)

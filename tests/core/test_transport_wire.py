@@ -120,11 +120,26 @@ async def test_html_bad_gateway_becomes_typed_error_with_snippet(mocked: aioresp
     assert err.key_prefix == "tf_content_S3cr…"
 
 
-async def test_non_json_success_body_is_a_bad_response(mocked: aioresponses) -> None:
-    mocked.get(f"{CREATE}/job_1", status=200, body="{not json", content_type="application/json")
-    async with session(ManualClock()) as s:
-        with pytest.raises(tf.BadResponseError, match="not JSON"):
+async def test_non_json_success_body_is_retried_then_a_bad_response(
+    mocked: aioresponses,
+) -> None:
+    url = f"{CREATE}/job_1"
+    mocked.get(url, status=200, body="{not json", content_type="application/json", repeat=True)
+    config = tf.TransportConfig(retry=RetryPolicy(max_attempts=2))
+    async with session(ManualClock(), config=config) as s:
+        with pytest.raises(tf.BadResponseError, match="not JSON") as info:
             await s.expansions.get("job_1")
+    assert info.value.attempts == 2 and len(calls(mocked, "GET", url)) == 2
+
+
+async def test_non_json_answer_to_an_unkeyed_post_is_not_repeated(mocked: aioresponses) -> None:
+    url = f"{BASE}/v1/content/organizations/org_1/webhooks"
+    mocked.post(url, status=201, body="<html>", content_type="text/html", repeat=True)
+    async with tf.AdminSession("eyJ.a.b", organization_id="org_1", base_url=BASE,
+                               clock=ManualClock()) as admin:
+        with pytest.raises(tf.BadResponseError):
+            await admin.webhooks.create("https://example.invalid/h")
+    assert len(calls(mocked, "POST", url)) == 1
 
 
 async def test_redirect_to_another_host_is_refused_without_forwarding(
