@@ -7,10 +7,11 @@ tried in the order they were added and at most one fires per request.
 
 from __future__ import annotations
 
-import random
 from typing import Literal
 
 import attrs
+
+from edu_async_core.emulation import ArmedFaults, retry_after_value
 
 __all__ = ["Fault", "FaultKind", "FaultPlan"]
 
@@ -74,7 +75,7 @@ class Fault:
         value = self.retry_after
         if value is None or isinstance(value, str):
             return value
-        return str(int(value)) if float(value).is_integer() else str(value)
+        return retry_after_value(value)
 
     def applies_to(self, path: str) -> bool:
         """Whether this fault targets ``path`` (a request path under ``/v1``)."""
@@ -83,45 +84,12 @@ class Fault:
         return path in (self.path, "/v1" + self.path)
 
 
-@attrs.define
-class _Armed:
-    fault: Fault
-    remaining: int | None
-
-
-class FaultPlan:
+class FaultPlan(ArmedFaults[Fault]):
     """The faults still armed on one emulator."""
 
     def __init__(self, seed: int) -> None:
-        self._rng = random.Random(f"nexttech-emulator-faults:{seed}")
-        self._armed: list[_Armed] = []
-
-    def add(self, fault: Fault) -> None:
-        """Arm ``fault`` after every fault already armed."""
-        self._armed.append(_Armed(fault, fault.times))
-
-    def clear(self) -> None:
-        """Disarm every fault."""
-        self._armed.clear()
-
-    @property
-    def pending(self) -> list[Fault]:
-        """Faults that may still fire, in the order they are tried."""
-        return [armed.fault for armed in self._armed]
+        super().__init__(f"nexttech-emulator-faults:{seed}")
 
     def draw(self, path: str) -> Fault | None:
         """Pick the fault (if any) for a request to ``path`` and use up one of its times."""
-        for armed in self._armed:
-            fault = armed.fault
-            if not fault.applies_to(path):
-                continue
-            # Only draw when it matters, so adding a certain fault does not shift the
-            # random sequence seen by the probabilistic ones.
-            if fault.probability < 1.0 and self._rng.random() >= fault.probability:
-                continue
-            if armed.remaining is not None:
-                armed.remaining -= 1
-                if armed.remaining == 0:
-                    self._armed.remove(armed)
-            return fault
-        return None
+        return self.take(lambda fault: fault.applies_to(path))

@@ -119,15 +119,11 @@ class ItemStore:
         extra: Mapping[str, Any],
     ) -> dict[str, Any]:
         """Store a content created at ``created_ms`` and return it as the API renders it."""
-        _check_extra(extra)
-        item_id = self._take_id("contents")
-        seconds = seconds_from_millis(created_ms)
+        item_id, seconds = self._new_item("contents", created_ms, extra)
         identifier = self._uuid()
         project = metadata_pairs(metadata)
         body: dict[str, Any] = {
-            "created_at": seconds,
-            "updated_at": seconds,
-            "id": item_id,
+            **_stamped(item_id, seconds),
             "draft": draft,
             "identifier": identifier,
             "editor_owned": False,
@@ -151,15 +147,13 @@ class ItemStore:
         body.update(extra)
         return self._insert(
             "contents",
-            Record(
-                id=item_id,
-                created_ms=created_ms,
-                body=body,
-                course_uid=course_uid,
-                remote_user_id=remote_user_id,
-                project_metadata=_as_strings(project),
-                course_metadata=_as_strings(course),
-            ),
+            item_id,
+            created_ms,
+            body,
+            project=project,
+            course=course,
+            course_uid=course_uid,
+            remote_user_id=remote_user_id,
         )
 
     def add_grade(
@@ -173,16 +167,12 @@ class ItemStore:
         extra: Mapping[str, Any],
     ) -> dict[str, Any]:
         """Store a grade created at ``created_ms`` and return it as the API renders it."""
-        _check_extra(extra)
-        item_id = self._take_id("grades")
-        seconds = seconds_from_millis(created_ms)
+        item_id, seconds = self._new_item("grades", created_ms, extra)
         project = metadata_pairs(project_metadata)
         course = metadata_pairs(course_metadata)
         share_url = f"https://next.tech/projects/{self._rng.getrandbits(48):012x}/share"
         body: dict[str, Any] = {
-            "created_at": seconds,
-            "updated_at": seconds,
-            "id": item_id,
+            **_stamped(item_id, seconds),
             "course_metadata": self._render_metadata(course, seconds),
             "course_name": course_name,
             "lesson_uid": self._uuid(),
@@ -194,14 +184,12 @@ class ItemStore:
         body.update(extra)
         return self._insert(
             "grades",
-            Record(
-                id=item_id,
-                created_ms=created_ms,
-                body=body,
-                course_uid=course_uid,
-                project_metadata=_as_strings(project),
-                course_metadata=_as_strings(course),
-            ),
+            item_id,
+            created_ms,
+            body,
+            project=project,
+            course=course,
+            course_uid=course_uid,
         )
 
     def query(
@@ -239,14 +227,37 @@ class ItemStore:
         for index in range(hi - 1, lo - 1, -1):
             yield records[index]
 
-    def _insert(self, kind: Kind, record: Record) -> dict[str, Any]:
-        bisect.insort_right(self._records[kind], record, key=_order_key)
-        return clone_json(record.body)
-
-    def _take_id(self, kind: Kind) -> int:
+    def _new_item(self, kind: Kind, created_ms: int, extra: Mapping[str, Any]) -> tuple[int, int]:
+        """Check ``extra``, then the next id of ``kind`` and ``created_ms`` in epoch seconds."""
+        _check_extra(extra)
         item_id = self._next_id[kind]
         self._next_id[kind] = item_id + 1
-        return item_id
+        return item_id, seconds_from_millis(created_ms)
+
+    def _insert(
+        self,
+        kind: Kind,
+        item_id: int,
+        created_ms: int,
+        body: dict[str, Any],
+        *,
+        project: list[tuple[str, object]],
+        course: list[tuple[str, object]],
+        course_uid: str | None,
+        remote_user_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Store the rendered ``body`` with the fields filters look at; a copy of ``body``."""
+        record = Record(
+            id=item_id,
+            created_ms=created_ms,
+            body=body,
+            course_uid=course_uid,
+            remote_user_id=remote_user_id,
+            project_metadata=_as_strings(project),
+            course_metadata=_as_strings(course),
+        )
+        bisect.insort_right(self._records[kind], record, key=_order_key)
+        return clone_json(record.body)
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -257,13 +268,7 @@ class ItemStore:
         rendered: list[dict[str, Any]] = []
         for key, value in pairs:
             rendered.append(
-                {
-                    "created_at": seconds,
-                    "updated_at": seconds,
-                    "id": self._next_metadata_id,
-                    "key": key,
-                    "value": value,
-                }
+                {**_stamped(self._next_metadata_id, seconds), "key": key, "value": value}
             )
             self._next_metadata_id += 1
         return rendered
@@ -280,6 +285,11 @@ def clone_json(value: _T) -> _T:
     if isinstance(value, list):
         return cast(_T, [clone_json(item) for item in value])
     return value
+
+
+def _stamped(item_id: int, seconds: int) -> dict[str, Any]:
+    """The fields every rendered item starts with, in the API's order."""
+    return {"created_at": seconds, "updated_at": seconds, "id": item_id}
 
 
 def _created_ms(record: Record) -> int:

@@ -1,7 +1,8 @@
 """A local, in-memory stand-in for the Next Tech API (``GET /v1/contents``, ``GET /v1/grades``).
 
 The emulator is an independent reference server for tests and benchmarks: it shares no
-code with the SDK, listens on loopback only and keeps everything in memory.
+code with the SDK (only the emulator support in ``edu_async_core.emulation``), listens on
+loopback only and keeps everything in memory.
 
 Wire behaviour, and the choices made where Next Tech's documentation is silent:
 
@@ -37,15 +38,22 @@ import inspect
 import logging
 import secrets
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple
 
 import attrs
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
+from edu_async_core.emulation import (
+    AppServer,
+    AsyncServerContext,
+    RequestLog,
+    ResetResponse,
+    reset,
+)
 
 from ._config import NextTechEmulatorConfig
 from ._faults import Fault, FaultPlan
@@ -102,7 +110,7 @@ class EmulatorCounters:
         self.items_served = 0
 
 
-class NextTechEmulator:
+class NextTechEmulator(AsyncServerContext):
     """A running (once started) emulated Next Tech account.
 
     Use as ``async with NextTechEmulator(config) as emu:`` or call :meth:`start` and
@@ -116,57 +124,35 @@ class NextTechEmulator:
         self.secret_key: str = self.config.secret_key or secrets.token_urlsafe(24)
         self.counters = EmulatorCounters()
         self._expected_credentials = f"{self.api_token}:{self.secret_key}".encode()
-        self._log: deque[LoggedRequest] = deque(maxlen=self.config.request_log_limit)
+        self._log: RequestLog[LoggedRequest] = RequestLog(self.config.request_log_limit)
         self._store = ItemStore(self.config.seed)
         self._faults = FaultPlan(self.config.seed)
         self._callbacks: list[RequestCallback] = []
         self._page_size = self.config.page_size
         self._bounds = Bounds(self.config.before_inclusive, self.config.after_inclusive)
         self._latency = self.config.latency
-        self._runner: web.AppRunner | None = None
+        self._server = AppServer()
         self._base_url: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Bind the configured host and port and start answering."""
-        if self._runner is not None:
+        if self._server.running:
             raise RuntimeError("the emulator is already running")
-        runner = web.AppRunner(
+        host, port = await self._server.start(
             self._build_app(),
-            access_log=None,
+            self.config.host,
+            self.config.port,
             shutdown_timeout=self.config.shutdown_timeout,
         )
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self.config.host, self.config.port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        host, port = runner.addresses[0][:2]
         netloc = f"[{host}]" if ":" in host else host
-        self._runner = runner
         self._base_url = f"http://{netloc}:{port}/v1"
 
     async def close(self) -> None:
         """Stop answering and release the port; safe to call more than once."""
-        runner, self._runner = self._runner, None
         self._base_url = None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        await self._server.close()
 
     @property
     def base_url(self) -> str:
@@ -342,7 +328,7 @@ class NextTechEmulator:
     @property
     def request_log(self) -> list[LoggedRequest]:
         """The most recent requests (up to ``request_log_limit``), oldest first."""
-        return list(self._log)
+        return self._log.snapshot()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -377,7 +363,7 @@ class NextTechEmulator:
         self._log.append(
             LoggedRequest(request.path, request.rel_url.raw_query_string, time.monotonic())
         )
-        response: web.StreamResponse | None
+        response: web.StreamResponse
         try:
             if request.path == "/v1" or request.path.startswith("/v1/"):
                 response = await self._answer_v1(request, handler, number)
@@ -391,15 +377,14 @@ class NextTechEmulator:
         except Exception:
             logger.exception("Next Tech emulator failed while answering %s", request.path)
             response = _error(500, "Internal emulator error")
-        if response is None:
-            # The connection is already aborted; this response is never written.
-            return web.Response()
-        self.counters.by_status[response.status] += 1
+        if not isinstance(response, ResetResponse):
+            # A reset connection answers nothing, so it has no status to count.
+            self.counters.by_status[response.status] += 1
         return response
 
     async def _answer_v1(
         self, request: web.Request, handler: Handler, number: int
-    ) -> web.StreamResponse | None:
+    ) -> web.StreamResponse:
         if self._latency > 0:
             await asyncio.sleep(self._latency)
         for callback in list(self._callbacks):
@@ -451,12 +436,9 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> w
     return web.json_response({"detail": detail}, status=status, headers=headers)
 
 
-def _fault_response(request: web.Request, fault: Fault) -> web.Response | None:
+def _fault_response(request: web.Request, fault: Fault) -> web.Response:
     if fault.kind == "reset":
-        transport = request.transport
-        if transport is not None:
-            transport.abort()
-        return None
+        return reset(request)
     if fault.kind == "malformed":
         return web.Response(body=_MALFORMED_BODY, content_type="application/json")
     status = fault.resolved_status()

@@ -1,7 +1,8 @@
 """A local TutorFlow Content Integration API emulator for tests, demos and benchmarks.
 
-It is an independent reference server: it shares no code with the SDK client, so the
-client's tests check it against behaviour, not against itself.
+It is an independent reference server: it shares no code with the SDK client (only the
+emulator support in ``edu_async_core.emulation``), so the client's tests check it against
+behaviour, not against itself.
 
 Where the vendor's pages are silent, the emulator picks one behaviour:
 

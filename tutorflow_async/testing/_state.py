@@ -13,7 +13,7 @@ import random
 import secrets
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 import attrs
 
@@ -145,6 +145,25 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
+class _Owned(Protocol):
+    @property
+    def organization_id(self) -> str: ...
+
+
+_O = TypeVar("_O", bound=_Owned)
+
+
+def _owned_by(table: Mapping[str, _O], organization_id: str, item_id: str, what: str) -> _O:
+    """The record ``item_id`` of ``table`` if this organization may see it, else 404.
+
+    Another organization's record is as unknown as a missing one, so ids never leak.
+    """
+    record = table.get(item_id)
+    if record is None or record.organization_id != organization_id:
+        raise NotFoundError(f"{what} {item_id!r} not found")
+    return record
+
+
 class EmulatorState:
     """Keys, jobs and webhooks of every organization the emulator knows."""
 
@@ -191,10 +210,7 @@ class EmulatorState:
         return record, secret
 
     def _key_of(self, organization_id: str, key_id: str) -> ApiKeyRecord:
-        record = self.keys.get(key_id)
-        if record is None or record.organization_id != organization_id:
-            raise NotFoundError(f"API key {key_id!r} not found")
-        return record
+        return _owned_by(self.keys, organization_id, key_id, "API key")
 
     def rotate_key(self, organization_id: str, key_id: str) -> tuple[ApiKeyRecord, str]:
         """Give a key a new secret; the old secret stops working at once."""
@@ -326,10 +342,7 @@ class EmulatorState:
 
     def get_job(self, organization_id: str, job_id: str) -> Job:
         """A job visible to this organization."""
-        job = self.jobs.get(job_id)
-        if job is None or job.organization_id != organization_id:
-            raise NotFoundError(f"job {job_id!r} not found")
-        return job
+        return _owned_by(self.jobs, organization_id, job_id, "job")
 
     def pop_newly_terminal(self, now: float) -> list[Job]:
         """Jobs that turned terminal at or before ``now`` and were not reported yet."""
@@ -378,9 +391,7 @@ class EmulatorState:
 
     def delete_webhook(self, organization_id: str, webhook_id: str) -> None:
         """Forget a webhook; no further deliveries go to it."""
-        hook = self.webhooks.get(webhook_id)
-        if hook is None or hook.organization_id != organization_id:
-            raise NotFoundError(f"webhook {webhook_id!r} not found")
+        _owned_by(self.webhooks, organization_id, webhook_id, "webhook")
         del self.webhooks[webhook_id]
 
     def subscribers(self, organization_id: str, event: str) -> list[Webhook]:

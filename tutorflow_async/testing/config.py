@@ -5,6 +5,8 @@ from __future__ import annotations
 import attrs
 from attrs import validators as v
 
+from edu_async_core.emulation import unit_interval
+
 __all__ = ["EmulatorConfig"]
 
 
@@ -16,11 +18,6 @@ def _non_negative(_inst: object, attr: attrs.Attribute[float], value: float) -> 
 def _positive(_inst: object, attr: attrs.Attribute[float], value: float) -> None:
     if value <= 0:
         raise ValueError(f"{attr.name} must be > 0, got {value!r}")
-
-
-def _probability(_inst: object, attr: attrs.Attribute[float], value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attr.name} must be within [0, 1], got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -42,7 +39,7 @@ class EmulatorConfig:
 
     queued_seconds: float = attrs.field(default=0.05, validator=_non_negative)
     processing_seconds: float = attrs.field(default=0.2, validator=_non_negative)
-    failure_rate: float = attrs.field(default=0.0, validator=_probability)
+    failure_rate: float = attrs.field(default=0.0, validator=unit_interval)
     seed: int = 0
 
     rate_limit_window: float = attrs.field(default=60.0, validator=_positive)
@@ -55,6 +52,6 @@ class EmulatorConfig:
 
     webhook_max_attempts: int = attrs.field(default=5, validator=v.ge(1))
     webhook_retry_delay: float = attrs.field(default=0.1, validator=_non_negative)
-    webhook_duplicate_rate: float = attrs.field(default=0.0, validator=_probability)
+    webhook_duplicate_rate: float = attrs.field(default=0.0, validator=unit_interval)
     webhook_timeout: float = attrs.field(default=5.0, validator=_positive)
     tick_interval: float = attrs.field(default=0.02, validator=_positive)

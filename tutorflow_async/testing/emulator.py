@@ -10,15 +10,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Self
 from urllib.parse import unquote
 
 from aiohttp import web
 from multidict import CIMultiDict
 
+from edu_async_core.emulation import (
+    AppServer,
+    AsyncServerContext,
+    RequestLog,
+    reset,
+    retry_after_value,
+)
 from tutorflow_async.testing import _auth, _wire
 from tutorflow_async.testing._handlers import (
     Call,
@@ -48,11 +52,7 @@ BAD_GATEWAY_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 TRUNCATED_JSON = b'{"job": {"id": "job_trunc'
 
 
-def _retry_after(seconds: float) -> str:
-    return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
-
-
-class TutorFlowEmulator:
+class TutorFlowEmulator(AsyncServerContext):
     """The TutorFlow API on ``127.0.0.1``, in memory, with faults and counters.
 
     Use as ``async with TutorFlowEmulator(EmulatorConfig(...)) as emu:`` or call
@@ -74,7 +74,7 @@ class TutorFlowEmulator:
         self._faults = FaultPlan(cfg.seed)
         self._limiter = SlidingWindowLimiter(cfg.rate_limit_window)
         self._webhooks = WebhookSender(cfg, self.counters)
-        self._log: deque[RequestRecord] = deque(maxlen=cfg.request_log_limit)
+        self._log: RequestLog[RequestRecord] = RequestLog(cfg.request_log_limit)
         # The job clock: wall time that advances with the monotonic clock, plus whatever
         # advance() added. Wall-based so timestamps look real; monotonic so they never jump.
         self._wall_base = time.time()
@@ -83,7 +83,7 @@ class TutorFlowEmulator:
         self._admin_jwt = self._tokens.issue(
             cfg.admin_email, cfg.organization_id, int(self._wall_base)
         )
-        self._runner: web.AppRunner | None = None
+        self._server = AppServer()
         self._base_url: str | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
@@ -92,28 +92,20 @@ class TutorFlowEmulator:
 
     async def start(self) -> None:
         """Bind the server and start the background job watcher."""
-        if self._runner is not None:
+        if self._server.running:
             raise RuntimeError("emulator already started")
         self._closing.clear()
         app = web.Application(client_max_size=self.config.max_body_bytes)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            shutdown_timeout=self.config.shutdown_timeout,
+        host, port = await self._server.start(
+            app, self.config.host, self.config.port, shutdown_timeout=self.config.shutdown_timeout
         )
-        await runner.setup()
         try:
-            site = web.TCPSite(runner, self.config.host, self.config.port)
-            await site.start()
             await self._webhooks.start()
         except BaseException:
-            await runner.cleanup()
+            await self._server.close()
             await self._webhooks.close()
             raise
-        self._runner = runner
-        host, port = runner.addresses[0][:2]
         self._base_url = f"http://{host}:{port}"
         self._ticker = asyncio.create_task(self._tick(), name="tutorflow-emulator-ticker")
 
@@ -125,22 +117,8 @@ class TutorFlowEmulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._server.close()
         await self._webhooks.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- identity -------------------------------------------------------------------------
 
@@ -257,7 +235,7 @@ class TutorFlowEmulator:
     @property
     def request_log(self) -> list[RequestRecord]:
         """The most recent requests (at most ``config.request_log_limit``), oldest first."""
-        return list(self._log)
+        return self._log.snapshot()
 
     def job(self, job_id: str) -> Job:
         """The internal record of a job (``KeyError`` if unknown)."""
@@ -293,7 +271,7 @@ class TutorFlowEmulator:
         except web.HTTPRequestEntityTooLarge:
             body, too_large = b"", True
         headers = CIMultiDict(request.headers)
-        if self._log.maxlen:
+        if self._log.enabled:
             self._log.append(
                 RequestRecord(
                     method=request.method,
@@ -317,7 +295,7 @@ class TutorFlowEmulator:
                 if fault.kind != "delay":
                     return self._inject(request, fault)
                 if not await self._pause(fault.delay):
-                    return self._reset(request)
+                    return reset(request)
 
         if too_large:
             reply = error_reply(413, "request body too large")
@@ -328,7 +306,7 @@ class TutorFlowEmulator:
             if fault.kind != "delay":
                 return self._inject(request, fault)
             if not await self._pause(fault.delay):
-                return self._reset(request)
+                return reset(request)
         return self._respond(reply)
 
     def _answer(
@@ -379,7 +357,7 @@ class TutorFlowEmulator:
 
     def _inject(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         if fault.kind == "reset":
-            return self._reset(request)
+            return reset(request)
         if fault.kind == "html":
             return self._respond(Reply(502, BAD_GATEWAY_PAGE, "text/html"))
         if fault.kind == "malformed":
@@ -388,18 +366,10 @@ class TutorFlowEmulator:
             return self._respond(Reply(200, b"", "application/json"))
         headers: tuple[tuple[str, str], ...] = ()
         if fault.retry_after is not None:
-            headers = (("Retry-After", _retry_after(fault.retry_after)),)
+            headers = (("Retry-After", retry_after_value(fault.retry_after)),)
         return self._respond(
             error_reply(fault.status, f"injected fault (HTTP {fault.status})", headers=headers)
         )
-
-    @staticmethod
-    def _reset(request: web.Request) -> web.StreamResponse:
-        # Aborting the transport sends an RST-like close; the response returned after it is
-        # never written, so the client sees the connection drop with no HTTP answer at all.
-        if request.transport is not None:
-            request.transport.abort()
-        return web.Response()
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, cut short by close(); ``False`` when the emulator is closing."""

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import random
 from typing import Literal
 
 import attrs
 from attrs import validators as v
 
+from edu_async_core.emulation import ArmedFaults, unit_interval
+
 __all__ = ["Fault", "FaultKind", "FaultPlan"]
 
 FaultKind = Literal["status", "html", "reset", "delay", "malformed", "empty"]
 FAULT_KINDS: tuple[str, ...] = ("status", "html", "reset", "delay", "malformed", "empty")
-
-
-def _probability(_inst: object, attr: attrs.Attribute[float], value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attr.name} must be within [0, 1], got {value!r}")
 
 
 # Typed as optional so attrs' plugin sees the field as ``int | None``, not ``int``.
@@ -53,7 +49,7 @@ class Fault:
     method: str | None = None
     path: str | None = None
     times: int | None = attrs.field(default=_ONCE, validator=_times)
-    probability: float = attrs.field(default=1.0, validator=_probability)
+    probability: float = attrs.field(default=1.0, validator=unit_interval)
     status: int = attrs.field(default=500, validator=[v.ge(100), v.le(599)])
     retry_after: float | None = None
     delay: float = attrs.field(default=0.0, validator=v.ge(0.0))
@@ -66,27 +62,8 @@ class Fault:
         return self.path is None or self.path in paths
 
 
-@attrs.define
-class _Armed:
-    fault: Fault
-    remaining: int | None
-
-
-class FaultPlan:
+class FaultPlan(ArmedFaults[Fault]):
     """The ordered faults of one emulator and how many hits each has left."""
-
-    def __init__(self, seed: int) -> None:
-        # Seeded so a flaky-on-purpose run can be replayed exactly.
-        self._rng = random.Random(seed)
-        self._armed: list[_Armed] = []
-
-    def add(self, fault: Fault) -> None:
-        """Append a fault; earlier faults are consulted first."""
-        self._armed.append(_Armed(fault, fault.times))
-
-    def clear(self) -> None:
-        """Forget every fault."""
-        self._armed.clear()
 
     def pick(self, method: str, paths: tuple[str, ...]) -> Fault | None:
         """The first matching fault that fires for this request, consuming one of its hits.
@@ -94,17 +71,4 @@ class FaultPlan:
         At most one fault applies per request; a fault that does not fire (probability)
         lets the next matching one have its chance.
         """
-        for armed in self._armed:
-            if armed.remaining == 0 or not armed.fault.matches(method, paths):
-                continue
-            if armed.fault.probability < 1.0 and self._rng.random() >= armed.fault.probability:
-                continue
-            if armed.remaining is not None:
-                armed.remaining -= 1
-            return armed.fault
-        return None
-
-    @property
-    def pending(self) -> list[Fault]:
-        """Faults that can still fire."""
-        return [armed.fault for armed in self._armed if armed.remaining != 0]
+        return self.take(lambda fault: fault.matches(method, paths))
