@@ -1,17 +1,24 @@
 """Per-credential rate limiting shared by every task of the process.
 
-The servers count requests per key in a sliding window. The limiter hands out at most
-``limit`` grants in any window (plus a small safety margin), in FIFO order, and a task
-cancelled while waiting takes nothing with it.
+The servers count requests per key in a sliding window, at the moment each request
+*arrives*. We cannot see that moment, only that it lies between sending and receiving
+the answer. So a slot is taken when a request may go, stays taken while the request is
+in flight, and counts against the window from the moment its answer arrived. Then any
+two requests ``limit`` slots apart reach the server at least a window apart, however
+slow the network or busy the event loop, and no window holds more than ``limit``.
+Waiters are served first come first served; a task cancelled while waiting takes
+nothing with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import logging
 import weakref
+from collections.abc import AsyncIterator
 
 from . import defaults
 from .clock import SYSTEM_CLOCK, Clock
@@ -19,26 +26,29 @@ from .retry import RetryBudget
 
 
 def next_grant_delay(
-    grants: collections.deque[float],
+    expiries: collections.deque[float],
+    in_flight: int,
     limit: int,
-    window: float,
     now: float,
     paused_until: float,
-) -> float:
-    """Seconds until one more grant keeps every window at ``limit`` or fewer (pure)."""
-    delay = paused_until - now
-    if len(grants) >= limit:
-        # The grant ``limit`` places back must have left the window before the next one.
-        delay = max(delay, grants[-limit] + window - now)
-    return max(0.0, delay)
+) -> float | None:
+    """Seconds until one more slot may be granted; ``None`` when every slot is in flight
+    (only a finished request can free one). ``expiries`` are the sorted times at which
+    finished requests leave the window, none of them already past."""
+    pause = max(0.0, paused_until - now)
+    if in_flight + len(expiries) < limit:
+        return pause
+    if not expiries:
+        return None
+    # The oldest finished request leaves the window first; nothing in flight can sooner.
+    return max(pause, expiries[0] - now)
 
 
 class SlidingWindowLimiter:
-    """At most ``limit`` acquisitions in any ``window`` seconds, served first come first served.
+    """At most ``limit`` requests in any ``window`` seconds, in order of arrival.
 
-    The internal lock is held while the head of the queue sleeps, so waiters queue behind
-    it in order; cancelling a waiter (queued or sleeping) releases the lock without
-    recording a grant, so nothing is consumed or leaked.
+    Use ``async with limiter.slot():`` around one request, or ``acquire()`` and
+    ``release()`` in a ``try``/``finally``.
     """
 
     def __init__(
@@ -57,9 +67,11 @@ class SlidingWindowLimiter:
             raise ValueError("window must be positive")
         self._limit = limit
         self._window = window + margin
-        self._grants: collections.deque[float] = collections.deque(maxlen=limit)
+        self._expiries: collections.deque[float] = collections.deque()
+        self._in_flight = 0
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
+        self._released = asyncio.Event()
         self._clock = clock
         self._logger = logger
         self._label = label
@@ -70,39 +82,63 @@ class SlidingWindowLimiter:
     def limit(self) -> int:
         return self._limit
 
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
     def lower_limit(self, limit: int) -> None:
         """Tighten the limit (two sessions with one key and different limits: the lower wins)."""
-        if limit < self._limit:
-            self._limit = limit
-            self._grants = collections.deque(self._grants, maxlen=limit)
+        self._limit = min(self._limit, limit)
 
     def pause(self, seconds: float) -> None:
         """Hold every grant for ``seconds`` (the server said 429 and asked us to wait)."""
         self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
 
     async def acquire(self) -> None:
-        """Wait until a request may be sent, then record it."""
+        """Wait until a request may be sent and take its slot; ``release()`` it after."""
         clock = self._clock
         async with self._lock:
             while True:
                 now = clock.monotonic()
+                expiries = self._expiries
+                while expiries and expiries[0] <= now:
+                    expiries.popleft()
                 delay = next_grant_delay(
-                    self._grants, self._limit, self._window, now, self._paused_until
+                    expiries, self._in_flight, self._limit, now, self._paused_until
                 )
-                if delay <= 0:
+                if delay == 0:
                     break
                 if self._logger is not None and self._logger.isEnabledFor(logging.DEBUG):
                     self._logger.debug(
-                        "rate limit wait %.3fs key=%s limit=%d/%.0fs",
-                        delay,
+                        "rate limit wait %s key=%s limit=%d/%.0fs in_flight=%d",
+                        "for a request to finish" if delay is None else f"{delay:.3f}s",
                         self._label,
                         self._limit,
                         self._window,
+                        self._in_flight,
                     )
-                self.total_wait += delay
-                await clock.sleep(delay)
-            self._grants.append(now)
+                if delay is None:
+                    self._released.clear()
+                    await self._released.wait()
+                else:
+                    self.total_wait += delay
+                    await clock.sleep(delay)
+            self._in_flight += 1
             self.total_grants += 1
+
+    def release(self) -> None:
+        """The request of a slot has finished (answered, failed or cancelled)."""
+        self._in_flight -= 1
+        self._expiries.append(self._clock.monotonic() + self._window)
+        self._released.set()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
 
 
 class CredentialState:

@@ -229,17 +229,21 @@ class Transport:
             error: SDKError
             retry_after: float | None = None
             try:
-                async with client.request(
-                    method,
-                    url,
-                    data=data,
-                    headers=headers,
-                    allow_redirects=False,
-                    timeout=self._timeout,
-                ) as resp:
-                    body = await resp.read()
-                    status = resp.status
-                    resp_headers = resp.headers
+                try:
+                    async with client.request(
+                        method,
+                        url,
+                        data=data,
+                        headers=headers,
+                        allow_redirects=False,
+                        timeout=self._timeout,
+                    ) as resp:
+                        body = await resp.read()
+                        status = resp.status
+                        resp_headers = resp.headers
+                finally:
+                    if limiter is not None:
+                        limiter.release()
             except TimeoutError:
                 failure = Failure.TIMEOUT
                 error = self._errors.timeout(

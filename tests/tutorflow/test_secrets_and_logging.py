@@ -100,7 +100,9 @@ async def test_rate_limit_waits_are_logged(debug_logs: pytest.LogCaptureFixture)
     limiter = SlidingWindowLimiter(1, 60.0, clock=ManualClock(),
                                    logger=logging.getLogger("tutorflow_async"),
                                    label="tf_content_abcd…")
-    await limiter.acquire()
-    await limiter.acquire()
+    async with limiter.slot():
+        pass
+    async with limiter.slot():
+        pass
     assert any(r.getMessage().startswith("rate limit wait 60.250s key=tf_content_abcd…")
                for r in debug_logs.records)
