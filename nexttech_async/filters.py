@@ -1,0 +1,180 @@
+"""The documented filters of ``/contents`` and ``/grades`` and their exact wire form (pure).
+
+``project_metadata={"level": "intermediate"}`` goes out as
+``project_metadata[][key]=level&project_metadata[][value]=intermediate``, ``course_uid``
+as repeated ``course_uid[]=``, dates as zero-padded ISO 8601 UTC with milliseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from edu_async_core.errors import InvalidArgumentError
+from edu_async_core.validation import require_str
+
+Pairs = tuple[tuple[str, str], ...]
+MetadataInput = Mapping[str, str] | Sequence[tuple[str, str]] | None
+Instant = dt.datetime | str
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def iso_from_ms(ms: int) -> str:
+    """``2020-10-07T23:13:00.000Z`` for an epoch-millisecond instant."""
+    when = _EPOCH + dt.timedelta(milliseconds=ms)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def instant_ms(value: object, argument: str) -> int:
+    """An aware datetime or an ISO 8601 string with a zone, as epoch milliseconds (floored).
+
+    A naive datetime is refused: reading it as local time would silently shift the range.
+    """
+    if isinstance(value, str):
+        text = require_str(value, argument).strip()
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidArgumentError(argument, f"not an ISO 8601 instant: {value!r}") from None
+        value = parsed
+    if not isinstance(value, dt.datetime):
+        raise InvalidArgumentError(
+            argument, f"expected an aware datetime or ISO 8601 text, got {type(value).__name__}"
+        )
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidArgumentError(
+            argument, "is a naive datetime; give it a time zone (e.g. tzinfo=datetime.UTC)"
+        )
+    return (value - _EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def metadata_pairs(value: MetadataInput, argument: str) -> Pairs:
+    """A mapping or a list of ``(key, value)`` pairs, order kept, as string pairs."""
+    if value is None:
+        return ()
+    items: Sequence[object]
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, str) or not isinstance(value, Sequence):
+        raise InvalidArgumentError(argument, "expected a mapping or a list of (key, value) pairs")
+    else:
+        items = value
+    pairs: list[tuple[str, str]] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise InvalidArgumentError(f"{argument}[{i}]", "expected a (key, value) pair")
+        key, val = item
+        pairs.append((require_str(key, f"{argument}[{i}] key"), _scalar(val, f"{argument}[{key}]")))
+    return tuple(pairs)
+
+
+def _scalar(value: object, argument: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise InvalidArgumentError(argument, f"expected a string or number, got {type(value).__name__}")
+
+
+def course_uids(value: Sequence[str] | str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Sequence):
+        raise InvalidArgumentError("course_uid", "expected a list of course API keys")
+    return tuple(require_str(v, f"course_uid[{i}]") for i, v in enumerate(value))
+
+
+@attrs.frozen
+class Filters:
+    """Every documented filter but the dates, validated; the same for every page of a walk."""
+
+    remote_user_id: str | None = None
+    project_metadata: Pairs = ()
+    course_metadata: Pairs = ()
+    course_uid: tuple[str, ...] = ()
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        remote_user_id: str | None = None,
+        project_metadata: MetadataInput = None,
+        course_metadata: MetadataInput = None,
+        course_uid: Sequence[str] | str | None = None,
+    ) -> Filters:
+        return cls(
+            remote_user_id=(
+                require_str(remote_user_id, "remote_user_id")
+                if remote_user_id is not None
+                else None
+            ),
+            project_metadata=metadata_pairs(project_metadata, "project_metadata"),
+            course_metadata=metadata_pairs(course_metadata, "course_metadata"),
+            course_uid=course_uids(course_uid),
+        )
+
+    def params(self) -> list[tuple[str, str]]:
+        """The filter part of the query string, in the documented form and order."""
+        out: list[tuple[str, str]] = []
+        if self.remote_user_id is not None:
+            out.append(("remote_user_id", self.remote_user_id))
+        for name, pairs in (
+            ("project_metadata", self.project_metadata),
+            ("course_metadata", self.course_metadata),
+        ):
+            for key, value in pairs:
+                out.append((f"{name}[][key]", key))
+                out.append((f"{name}[][value]", value))
+        out.extend(("course_uid[]", uid) for uid in self.course_uid)
+        return out
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {}
+        if self.remote_user_id is not None:
+            data["remote_user_id"] = self.remote_user_id
+        if self.project_metadata:
+            data["project_metadata"] = [list(p) for p in self.project_metadata]
+        if self.course_metadata:
+            data["course_metadata"] = [list(p) for p in self.course_metadata]
+        if self.course_uid:
+            data["course_uid"] = list(self.course_uid)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Filters:
+        """The filters a resume token carries (validated like the caller's own)."""
+
+        def pairs(name: str) -> list[tuple[str, str]] | None:
+            value = data.get(name)
+            if value is None:
+                return None
+            if not isinstance(value, list):
+                raise InvalidArgumentError("resume", f"{name} must be a list of pairs")
+            return [tuple(p) for p in value]
+
+        remote_user_id = data.get("remote_user_id")
+        uids = data.get("course_uid")
+        if remote_user_id is not None and not isinstance(remote_user_id, str):
+            raise InvalidArgumentError("resume", "remote_user_id must be a string")
+        if uids is not None and not isinstance(uids, list):
+            raise InvalidArgumentError("resume", "course_uid must be a list")
+        return cls.build(
+            remote_user_id=remote_user_id,
+            project_metadata=pairs("project_metadata"),
+            course_metadata=pairs("course_metadata"),
+            course_uid=uids,
+        )
+
+
+def date_params(before: str | None, after: str | None) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if before is not None:
+        out.append(("before", before))
+    if after is not None:
+        out.append(("after", after))
+    return out

@@ -1,0 +1,167 @@
+"""``session.contents`` and ``session.grades``: one page with ``list()``, all with ``iterate()``."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from edu_async_core.errors import InvalidArgumentError
+from edu_async_core.responses import Response
+from edu_async_core.session import structure
+
+from .cursor import Bound, Query, WalkRange
+from .errors import FAMILY
+from .filters import Filters, Instant, MetadataInput, date_params, instant_ms, iso_from_ms
+from .models import converter
+from .shards import ShardedWalk, split_range
+from .walk import Walk, decode_token
+
+if TYPE_CHECKING:
+    from edu_async_core.transport import Transport
+
+M = TypeVar("M")
+
+
+def _bound(value: Instant | None, argument: str) -> Bound | None:
+    if value is None:
+        return None
+    ms = instant_ms(value, argument)
+    return Bound.user(iso_from_ms(ms), ms)
+
+
+def walk_range(before: Instant | None, after: Instant | None) -> WalkRange:
+    """The range of a walk, checked: both bounds aware, ``after`` not later than ``before``."""
+    upper = _bound(before, "before")
+    lower = _bound(after, "after")
+    if upper is not None and lower is not None and lower.edge_ms > upper.edge_ms:
+        raise InvalidArgumentError(
+            "after", f"{lower.wire} is later than before={upper.wire}; nothing can match"
+        )
+    return WalkRange(after=lower, before=upper)
+
+
+class Listing(Generic[M]):
+    """A newest-first listing of Next Tech (``/contents`` or ``/grades``)."""
+
+    def __init__(self, transport: Transport, path: str, model: type[M], kind: str) -> None:
+        self._transport = transport
+        self._path = path
+        self._model = model
+        self._kind = kind
+
+    async def list(
+        self,
+        *,
+        before: Instant | None = None,
+        after: Instant | None = None,
+        remote_user_id: str | None = None,
+        project_metadata: MetadataInput = None,
+        course_metadata: MetadataInput = None,
+        course_uid: Sequence[str] | str | None = None,
+    ) -> builtins.list[M]:
+        """One request, one page: the newest items matching the filters.
+
+        ``before``/``after`` are aware datetimes or ISO 8601 text with a zone; a naive
+        datetime is an error. Metadata filters take a mapping or a list of pairs (order
+        kept); ``course_uid`` a list of course API keys.
+        """
+        rng = walk_range(before, after)
+        filters = Filters.build(
+            remote_user_id=remote_user_id,
+            project_metadata=project_metadata,
+            course_metadata=course_metadata,
+            course_uid=course_uid,
+        )
+        query = Query(
+            rng.before.ms if rng.before else None,
+            rng.after.ms if rng.after else None,
+            rng.before.wire if rng.before else None,
+            rng.after.wire if rng.after else None,
+        )
+        items, response = await self.fetch(query, filters)
+        return [self.structure(item, response) for item in items]
+
+    def iterate(
+        self,
+        *,
+        before: Instant | None = None,
+        after: Instant | None = None,
+        remote_user_id: str | None = None,
+        project_metadata: MetadataInput = None,
+        course_metadata: MetadataInput = None,
+        course_uid: Sequence[str] | str | None = None,
+        resume: str | None = None,
+        shards: int = 1,
+        ordered: bool = True,
+    ) -> Walk[M] | ShardedWalk[M]:
+        """Every item of the range, newest first, each exactly once, by date cursor.
+
+        ``resume`` continues a walk from the ``resume_token`` of an earlier one (it
+        carries the filters and range, so pass nothing else with it). ``shards=N``
+        splits ``[after, before)`` into N windows walked concurrently (``after`` is
+        required, ``before`` defaults to now); with ``ordered=True`` the items still come
+        newest first, identical to a sequential walk.
+        """
+        if resume is not None:
+            given = (before, after, remote_user_id, project_metadata, course_metadata, course_uid)
+            if any(v is not None for v in given) or shards != 1:
+                raise InvalidArgumentError(
+                    "resume", "the token carries the range and filters; pass nothing else"
+                )
+            rng, filters, state = decode_token(resume, self._kind)
+            return self._walk(rng, filters, state)
+        rng = walk_range(before, after)
+        filters = Filters.build(
+            remote_user_id=remote_user_id,
+            project_metadata=project_metadata,
+            course_metadata=course_metadata,
+            course_uid=course_uid,
+        )
+        if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
+            raise InvalidArgumentError("shards", f"expected a positive int, got {shards!r}")
+        if shards == 1:
+            return self._walk(rng, filters, None)
+        if rng.after is None:
+            raise InvalidArgumentError("after", "a sharded walk needs a lower bound to split")
+        if rng.before is None:
+            now_ms = int(time.time() * 1000)
+            rng = WalkRange(after=rng.after, before=Bound.user(iso_from_ms(now_ms), now_ms))
+        walks = [self._walk(part, filters, None) for part in split_range(rng, shards)]
+        return ShardedWalk(walks, ordered=ordered)
+
+    def _walk(self, rng: WalkRange, filters: Filters, state: Any) -> Walk[M]:
+        return Walk(
+            kind=self._kind,
+            fetch=self.fetch,
+            structure=self.structure,
+            rng=rng,
+            filters=filters,
+            state=state,
+        )
+
+    async def fetch(self, query: Query, filters: Filters) -> tuple[builtins.list[Any], Response]:
+        """Send one listing request and return its items (a bare JSON array)."""
+        if query.probe:
+            params: builtins.list[tuple[str, str]] = []
+        else:
+            before = query.before_wire or (
+                iso_from_ms(query.before_ms) if query.before_ms is not None else None
+            )
+            after = query.after_wire or (
+                iso_from_ms(query.after_ms) if query.after_ms is not None else None
+            )
+            params = date_params(before, after) + filters.params()
+        response = await self._transport.request("GET", self._path, params=params)
+        value = response.json(FAMILY)
+        if not isinstance(value, list):
+            raise FAMILY.bad_response(
+                f"expected a JSON array of {self._kind}, got {type(value).__name__}",
+                status=response.status,
+                context=response.context,
+            )
+        return value, response
+
+    def structure(self, item: Any, response: Response) -> M:
+        return structure(converter, item, self._model, response, FAMILY)

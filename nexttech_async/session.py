@@ -1,0 +1,81 @@
+"""``NextTechSession``: HTTP Basic ``<api token>:<secret key>`` over the shared transport."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Final
+
+import aiohttp
+import attrs
+
+from edu_async_core import defaults
+from edu_async_core.clock import SYSTEM_CLOCK, Clock
+from edu_async_core.errors import InvalidArgumentError
+from edu_async_core.redaction import Secret
+from edu_async_core.session import BaseSession, from_env
+from edu_async_core.transport import Transport, TransportConfig
+from edu_async_core.validation import positive_int, require_str
+
+from .errors import FAMILY
+from .listing import Listing
+from .models import Content, Grade
+
+logger: Final = logging.getLogger("nexttech_async")
+
+
+class NextTechSession(BaseSession):
+    """A session on the Next Tech API.
+
+    ``api_token``, ``secret_key`` and ``base_url`` default to ``$NEXTTECH_API_TOKEN``,
+    ``$NEXTTECH_SECRET_KEY`` and ``$NEXTTECH_API_BASE_URL`` (then
+    ``https://api.next.tech/v1``). The secret only ever travels in the ``Authorization``
+    header, never in a URL. Next Tech documents no rate limit, so none is applied unless
+    ``rate_limit_per_minute`` is given; 429 and 5xx are retried with backoff either way.
+    """
+
+    def __init__(
+        self,
+        api_token: str | Secret | None = None,
+        secret_key: str | Secret | None = None,
+        *,
+        base_url: str | None = None,
+        rate_limit_per_minute: int | None = None,
+        session: aiohttp.ClientSession | None = None,
+        config: TransportConfig | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        token = Secret(from_env(api_token, defaults.NEXTTECH_ENV_API_TOKEN, "api_token"))
+        secret = Secret(from_env(secret_key, defaults.NEXTTECH_ENV_SECRET_KEY, "secret_key"))
+        require_str(token.reveal(), "api_token")
+        require_str(secret.reveal(), "secret_key")
+        if ":" in token.reveal():
+            raise InvalidArgumentError("api_token", "must not contain ':' (Basic auth separator)")
+        url = from_env(
+            base_url,
+            defaults.NEXTTECH_ENV_BASE_URL,
+            "base_url",
+            default=defaults.NEXTTECH_BASE_URL,
+        )
+        if rate_limit_per_minute is not None:
+            positive_int(rate_limit_per_minute, "rate_limit_per_minute")
+        basic = base64.b64encode(f"{token.reveal()}:{secret.reveal()}".encode()).decode()
+        self.key_prefix = token.prefix
+        self._transport = Transport(
+            base_url=url,
+            auth_headers={"Authorization": f"Basic {basic}"},
+            secret_for_identity=f"{token.reveal()}:{secret.reveal()}",
+            key_prefix=token.prefix,
+            logger=logger,
+            errors=FAMILY,
+            config=attrs.evolve(
+                config or TransportConfig(), rate_limit_per_minute=rate_limit_per_minute
+            ),
+            session=session,
+            clock=clock,
+        )
+        self.contents: Listing[Content] = Listing(self._transport, "/contents", Content, "contents")
+        self.grades: Listing[Grade] = Listing(self._transport, "/grades", Grade, "grades")
+
+    def __repr__(self) -> str:
+        return f"NextTechSession(base_url={self.base_url!r}, token={self.key_prefix!r})"
