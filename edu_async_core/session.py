@@ -15,9 +15,7 @@ from .transport import Transport
 T = TypeVar("T")
 
 
-def from_env(
-    value: T | None, env_name: str, argument: str, *, default: T | None = None
-) -> T | str:
+def from_env(value: T | None, env_name: str, argument: str, *, default: T | None = None) -> T | str:
     """``value``, else the environment variable, else ``default``; a clear error if none."""
     if value is not None:
         return value

@@ -64,14 +64,16 @@ class TransportConfig:
 def encode_query(params: QueryParams) -> str:
     """A query string with the exact key order and repetition given.
 
-    Brackets stay literal (``course_uid[]=a``) because the Next Tech documentation shows
-    them that way; everything else reserved is percent-encoded.
+    Brackets in names and colons in values stay literal (``course_uid[]=a``,
+    ``before=2020-10-07T23:13:00.000Z``) because the Next Tech documentation shows them
+    that way; everything else reserved is percent-encoded.
     """
     if not params:
         return ""
     if isinstance(params, str):
         return params
-    return "&".join(f"{quote(k, safe='[]')}={quote(v, safe='')}" for k, v in params)
+    # ":" stays literal as in the documented dates; "+" is encoded (it would read as a space).
+    return "&".join(f"{quote(k, safe='[]')}={quote(v, safe=':')}" for k, v in params)
 
 
 class Transport:

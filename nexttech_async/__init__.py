@@ -32,11 +32,12 @@ from .listing import Listing
 from .models import Content, Grade, MetadataEntry
 from .session import NextTechSession
 from .shards import ShardedWalk
-from .walk import Walk
+from .walk import AsyncWalk, Walk
 
 __all__ = [
     "APIConnectionError",
     "APITimeoutError",
+    "AsyncWalk",
     "AuthenticationError",
     "BadRequestError",
     "BadResponseError",

@@ -16,7 +16,7 @@ from .errors import FAMILY
 from .filters import Filters, Instant, MetadataInput, date_params, instant_ms, iso_from_ms
 from .models import converter
 from .shards import ShardedWalk, split_range
-from .walk import Walk, decode_token
+from .walk import AsyncWalk, Walk, decode_token
 
 if TYPE_CHECKING:
     from edu_async_core.transport import Transport
@@ -95,7 +95,7 @@ class Listing(Generic[M]):
         resume: str | None = None,
         shards: int = 1,
         ordered: bool = True,
-    ) -> Walk[M] | ShardedWalk[M]:
+    ) -> AsyncWalk[M]:
         """Every item of the range, newest first, each exactly once, by date cursor.
 
         ``resume`` continues a walk from the ``resume_token`` of an earlier one (it
@@ -129,7 +129,7 @@ class Listing(Generic[M]):
             now_ms = int(time.time() * 1000)
             rng = WalkRange(after=rng.after, before=Bound.user(iso_from_ms(now_ms), now_ms))
         walks = [self._walk(part, filters, None) for part in split_range(rng, shards)]
-        return ShardedWalk(walks, ordered=ordered)
+        return ShardedWalk(walks, rng, ordered=ordered)
 
     def _walk(self, rng: WalkRange, filters: Filters, state: Any) -> Walk[M]:
         return Walk(

@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from .cursor import Bound, WalkRange
-from .walk import Walk
+import attrs
+
+from .cursor import Bound, CursorState, WalkRange
+from .errors import CursorError
+from .walk import AsyncWalk, Position, Walk, encode_token
 
 M = TypeVar("M")
 
@@ -37,22 +40,33 @@ def split_range(rng: WalkRange, shards: int) -> list[WalkRange]:
     return [WalkRange(after=lo, before=up) for up, lo in zip(uppers, lowers, strict=True)]
 
 
-class ShardedWalk(Generic[M]):
-    """Walk several windows at once; yield newest first (``ordered``) or as items come."""
+class ShardedWalk(AsyncWalk[M]):
+    """Walk several windows at once; yield newest first (``ordered``) or as items come.
 
-    def __init__(self, walks: list[Walk[M]], *, ordered: bool = True, buffer: int = SHARD_BUFFER):
+    An ordered sharded walk has a ``resume_token`` like a sequential one: it resumes as a
+    sequential walk from the last item handed out down to the start of the range.
+    """
+
+    def __init__(
+        self,
+        walks: list[Walk[M]],
+        rng: WalkRange,
+        *,
+        ordered: bool = True,
+        buffer: int = SHARD_BUFFER,
+    ) -> None:
         self._walks = walks
+        self._range = rng
         self._ordered = ordered
         self._queues: list[asyncio.Queue[Any]] = [asyncio.Queue(buffer) for _ in walks]
         self._tasks: list[asyncio.Task[None]] = []
         self._iter: AsyncIterator[M] | None = None
+        self._current = 0
+        self._position = Position(CursorState())
 
     @property
     def shards(self) -> int:
         return len(self._walks)
-
-    def __aiter__(self) -> ShardedWalk[M]:
-        return self
 
     async def __anext__(self) -> M:
         if self._iter is None:
@@ -64,6 +78,20 @@ class ShardedWalk(Generic[M]):
             await self.aclose()
             raise
 
+    @property
+    def resume_token(self) -> str:
+        if not self._ordered:
+            raise CursorError(
+                "an unordered sharded walk has no single position to resume from; "
+                "use ordered=True to get resume tokens"
+            )
+        shard = self._walks[min(self._current, len(self._walks) - 1)]
+        rest = WalkRange(after=self._range.after, before=shard.range.before)
+        state = self._position.state(shard.state)
+        if self._current >= len(self._walks):
+            state = attrs.evolve(state, done=True)
+        return encode_token(shard.kind, rest, shard.filters, state)
+
     def _start(self) -> None:
         for walk, queue in zip(self._walks, self._queues, strict=True):
             self._tasks.append(asyncio.create_task(self._pump(walk, queue)))
@@ -71,19 +99,23 @@ class ShardedWalk(Generic[M]):
     @staticmethod
     async def _pump(walk: Walk[M], queue: asyncio.Queue[Any]) -> None:
         try:
-            async for item in walk:
-                await queue.put(item)
+            while True:
+                await queue.put(await walk.next_with_ref())
+        except StopAsyncIteration:
+            await queue.put(_DONE)
         except Exception as exc:  # handed to the consumer, raised there
             await queue.put(exc)
-            return
-        await queue.put(_DONE)
 
     async def _ordered_items(self) -> AsyncIterator[M]:
-        for queue in self._queues:
-            while (item := await queue.get()) is not _DONE:
-                if isinstance(item, Exception):
-                    raise item
+        for index, queue in enumerate(self._queues):
+            self._current, self._position = index, Position(CursorState())
+            while (entry := await queue.get()) is not _DONE:
+                if isinstance(entry, Exception):
+                    raise entry
+                item, ref = entry
+                self._position.handed_out(ref)
                 yield item
+        self._current = len(self._queues)
 
     async def _unordered_items(self) -> AsyncIterator[M]:
         live = set(range(len(self._queues)))
@@ -95,13 +127,13 @@ class ShardedWalk(Generic[M]):
                 done, _ = await asyncio.wait(getters, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     i = getters.pop(task)
-                    item = task.result()
-                    if item is _DONE:
+                    entry = task.result()
+                    if entry is _DONE:
                         live.discard(i)
-                    elif isinstance(item, Exception):
-                        raise item
+                    elif isinstance(entry, Exception):
+                        raise entry
                     else:
-                        yield item
+                        yield entry[0]
         finally:
             for task in getters:
                 task.cancel()

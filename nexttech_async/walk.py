@@ -7,6 +7,7 @@ another process continue with the same guarantees.
 
 from __future__ import annotations
 
+import abc
 import collections
 import json
 import logging
@@ -55,7 +56,76 @@ def item_ref(item: Any, response: Response) -> ItemRef:
     )
 
 
-class Walk(Generic[M]):
+class Position:
+    """Where a resumed walk would start: right after the last item handed out.
+
+    The cursor may already be a page further on; this keeps the boundary second of the
+    last item and the ids handed out in it (the cursor's own dedupe set), so a token
+    costs O(1) per item to maintain.
+    """
+
+    __slots__ = ("_seen", "_state")
+
+    def __init__(self, state: CursorState) -> None:
+        self._state = state
+        self._seen: set[Any] = set(state.seen)
+
+    def handed_out(self, ref: ItemRef, windows: tuple[tuple[int, int], ...] = ()) -> None:
+        state = self._state
+        if ref.second != state.hi or state.hi_complete:
+            self._seen = set()
+        self._seen.add(ref.key)
+        if ref.second != state.hi or state.hi_complete or state.windows != windows:
+            self._state = CursorState(hi=ref.second, windows=windows)
+
+    def settle(self, state: CursorState) -> None:
+        """Nothing is pending: the cursor's own state is the resume point."""
+        self._state = state
+        self._seen = set(state.seen)
+
+    def state(self, facts: CursorState) -> CursorState:
+        """The resume state, with what the walk learned about the server from ``facts``."""
+        return attrs.evolve(
+            self._state,
+            seen=frozenset(self._seen),
+            before_inclusive=facts.before_inclusive,
+            after_inclusive=facts.after_inclusive,
+            family=facts.family,
+            page_hint=facts.page_hint,
+            probed=facts.probed,
+            probe_pending=False,
+            leaf_stage=0,  # a resumed walk asks its current leaf afresh
+            leaf_counts=(),
+        )
+
+
+class AsyncWalk(abc.ABC, Generic[M]):
+    """What ``iterate()`` returns: ``async for`` over items, and a ``resume_token``."""
+
+    def __aiter__(self) -> AsyncWalk[M]:
+        return self
+
+    @abc.abstractmethod
+    async def __anext__(self) -> M: ...
+
+    @property
+    @abc.abstractmethod
+    def resume_token(self) -> str:
+        """A small JSON text: pass it as ``iterate(resume=...)`` to continue after the last
+        item handed out, in this process or another, with the same guarantees."""
+
+    async def aclose(self) -> None:
+        """Stop the walk early (a no-op for a sequential walk)."""
+
+    async def __aenter__(self) -> AsyncWalk[M]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        # ``break`` out of ``async for`` does not close an iterator: this does.
+        await self.aclose()
+
+
+class Walk(AsyncWalk[M]):
     """All items of a range, newest first, each exactly once (see ``cursor.py``)."""
 
     def __init__(
@@ -68,54 +138,48 @@ class Walk(Generic[M]):
         filters: Filters,
         state: CursorState | None = None,
     ) -> None:
-        self._kind = kind
+        self.kind = kind
         self._fetch = fetch
         self._structure = structure
-        self._rng = rng
-        self._filters = filters
+        self.range = rng
+        self.filters = filters
         self._state = state or CursorState()
         self._buffer: collections.deque[tuple[Any, ItemRef, CursorState, Response]] = (
             collections.deque()
         )
-        # The resume point: the cursor state as if the walk had stopped right after the
-        # last item handed out (the cursor itself may be a page further on). Its ``seen``
-        # lives in a mutable set so that handing out an item costs O(1).
-        self._tok = self._state
-        self._tok_seen: set[Any] = set(self._state.seen)
+        self._position = Position(self._state)
         self.pages = 0
 
-    def __aiter__(self) -> Walk[M]:
-        return self
+    @property
+    def state(self) -> CursorState:
+        """The cursor's state (it may be a page ahead of the items handed out)."""
+        return self._state
 
     async def __anext__(self) -> M:
+        item, _ = await self.next_with_ref()
+        return item
+
+    async def next_with_ref(self) -> tuple[M, ItemRef]:
         while not self._buffer:
             if self._state.done:
-                self._quiet(self._state)
+                self._position.settle(self._state)
                 raise StopAsyncIteration
             await self._next_page()
         raw, ref, before, response = self._buffer.popleft()
-        if (
-            ref.second != self._tok.hi
-            or self._tok.hi_complete
-            or self._tok.windows != before.windows
-        ):
-            boundary_open = before.hi == ref.second and not before.hi_complete
-            self._tok_seen = set(before.seen) if boundary_open else set()
-            self._tok = CursorState(hi=ref.second, windows=before.windows)
-        self._tok_seen.add(ref.key)
-        return self._structure(raw, response)
+        self._position.handed_out(ref, before.windows)
+        return self._structure(raw, response), ref
 
     async def _next_page(self) -> None:
-        query = plan(self._state, self._rng)
-        items, response = await self._fetch(query, self._filters)
+        query = plan(self._state, self.range)
+        items, response = await self._fetch(query, self.filters)
         self.pages += 1
         refs = [item_ref(item, response) for item in items]
         before = self._state
-        step = advance(before, self._rng, refs)
+        step = advance(before, self.range, refs)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s cursor: page of %d -> emit %d; boundary=%s complete=%s windows=%d%s",
-                self._kind,
+                self.kind,
                 len(items),
                 len(step.emit),
                 step.state.hi,
@@ -125,29 +189,14 @@ class Walk(Generic[M]):
             )
         self._state = step.state
         if not step.emit:
-            self._quiet(step.state)
+            self._position.settle(step.state)
         for i in step.emit:
             self._buffer.append((items[i], refs[i], before, response))
 
-    def _quiet(self, state: CursorState) -> None:
-        """Nothing handed out since ``state``: it is itself a valid resume point."""
-        self._tok = state
-        self._tok_seen = set(state.seen)
-
     @property
     def resume_token(self) -> str:
-        """A small JSON text: pass it as ``iterate(resume=...)`` to continue after the last
-        item this walk handed out, in this process or another, with the same guarantees."""
-        state = attrs.evolve(
-            self._tok,
-            seen=frozenset(self._tok_seen),
-            before_inclusive=self._state.before_inclusive,
-            after_inclusive=self._state.after_inclusive,
-            page_hint=self._state.page_hint,
-            probed=self._state.probed,
-            probe_pending=False,
-        )
-        return encode_token(self._kind, self._rng, self._filters, state)
+        state = self._position.state(self._state)
+        return encode_token(self.kind, self.range, self.filters, state)
 
 
 def _bound_json(bound: Bound | None) -> Any:
