@@ -71,3 +71,25 @@ TUTORFLOW_DEFAULT_SOURCE_TYPE: Final = "source_json"
 TUTORFLOW_DERIVED_KEY_PREFIX: Final = "tfa-"
 #: Longest idempotency key we accept from a caller (it travels in a header).
 IDEMPOTENCY_KEY_MAX_LENGTH: Final = 255
+
+# Waiting for expansions
+#: Seconds a wait_for_expansion may take before ExpansionTimeoutError.
+WAIT_TIMEOUT: Final = 900.0
+#: First interval between polls of one job, in seconds.
+POLL_INTERVAL: Final = 2.0
+#: Largest interval between polls of one job, in seconds.
+POLL_MAX_INTERVAL: Final = 30.0
+#: Growth of the poll interval after each poll that found the job unfinished.
+POLL_BACKOFF: Final = 1.5
+#: Share of an interval added or removed at random, so many waits spread out.
+POLL_JITTER: Final = 0.2
+#: Polls of one session in flight at once (the key's limiter still paces them).
+POLL_CONCURRENCY: Final = 64
+#: Jobs whose last status a poller remembers after their waits ended (for timeouts).
+POLL_STATUS_MEMORY: Final = 10_000
+#: With a webhook receiver attached, seconds before the first fallback poll of a job.
+WEBHOOK_FALLBACK_INTERVAL: Final = 60.0
+
+# Bulk runs
+#: Inputs of expand_many in progress (created and being waited for) at once.
+BULK_CONCURRENCY: Final = 100

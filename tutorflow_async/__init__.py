@@ -15,6 +15,8 @@ from .errors import (
     APITimeoutError,
     BadResponseError,
     ConflictError,
+    ExpansionFailed,
+    ExpansionTimeoutError,
     ForbiddenError,
     InternalServerError,
     InvalidApiKeyError,
@@ -41,6 +43,7 @@ from .models import (
     Webhook,
     WebhookEvent,
 )
+from .waiting import ExpansionWaiter
 
 __version__ = "0.1.0"
 
@@ -55,9 +58,12 @@ __all__ = [
     "CreatedApiKey",
     "CreatedWebhook",
     "ErrorDetail",
+    "ExpansionFailed",
     "ExpansionJob",
     "ExpansionOutput",
     "ExpansionResult",
+    "ExpansionTimeoutError",
+    "ExpansionWaiter",
     "ForbiddenError",
     "InternalServerError",
     "InvalidApiKeyError",

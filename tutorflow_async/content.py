@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Final
 
 import aiohttp
@@ -14,10 +15,18 @@ from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession, from_env
 from edu_async_core.transport import Transport, TransportConfig
-from edu_async_core.validation import positive_int
+from edu_async_core.validation import path_segment, positive_int
 
 from .errors import FAMILY
 from .expansions import Expansions
+from .models import ExpansionResult
+from .waiting import (
+    EventSource,
+    ExpansionPoller,
+    ExpansionWaiter,
+    WaitToken,
+    check_wait_arguments,
+)
 
 logger: Final = logging.getLogger("tutorflow_async")
 
@@ -32,6 +41,9 @@ class ContentSession(BaseSession):
 
     Pass ``session=`` to reuse your own ``aiohttp.ClientSession``; it is then yours to
     close. Otherwise the session creates one and closes it in ``close()``/``async with``.
+
+    ``webhooks`` (a :class:`~tutorflow_async.webhooks.WebhookReceiver`, or anything with
+    ``subscribe(job_id)``) lets terminal events end waits without polling.
     """
 
     def __init__(
@@ -43,6 +55,7 @@ class ContentSession(BaseSession):
         session: aiohttp.ClientSession | None = None,
         config: TransportConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        webhooks: EventSource | None = None,
     ) -> None:
         key = Secret(from_env(api_key, defaults.TUTORFLOW_ENV_API_KEY, "api_key"))
         if not key.reveal().strip():
@@ -71,6 +84,78 @@ class ContentSession(BaseSession):
             clock=clock,
         )
         self.expansions = Expansions(self._transport)
+        self._poller = ExpansionPoller(self.expansions)
+        if webhooks is not None:
+            self._poller.attach_events(webhooks)
+
+    def attach_webhooks(self, receiver: EventSource | None) -> None:
+        """Let a webhook receiver's terminal events end waits at once (polling stays as
+        the fallback for lost events); ``None`` detaches it."""
+        self._poller.attach_events(receiver)
+
+    @property
+    def poller(self) -> ExpansionPoller:
+        """The scheduler all waits of this session share (its ``stats`` count polls)."""
+        return self._poller
+
+    def expansion_waiter(
+        self,
+        job_id: str,
+        *,
+        timeout: float = defaults.WAIT_TIMEOUT,
+        poll_interval: float = defaults.POLL_INTERVAL,
+        max_interval: float = defaults.POLL_MAX_INTERVAL,
+    ) -> ExpansionWaiter:
+        """A wait for ``job_id`` you can ``await`` and take a ``continuation_token()`` of."""
+        path_segment(job_id, "job_id")
+        check_wait_arguments(timeout, poll_interval, max_interval)
+        now = time.time()
+        token = WaitToken(job_id=job_id, started_at=now, deadline=now + timeout)
+        return ExpansionWaiter(
+            self._poller, token, poll_interval=poll_interval, max_interval=max_interval
+        )
+
+    async def wait_for_expansion(
+        self,
+        job_id: str,
+        *,
+        timeout: float = defaults.WAIT_TIMEOUT,  # noqa: ASYNC109 (a deadline, named as users expect)
+        poll_interval: float = defaults.POLL_INTERVAL,
+        max_interval: float = defaults.POLL_MAX_INTERVAL,
+    ) -> ExpansionResult:
+        """Wait until the job is terminal and return its result.
+
+        A completed job gives its :class:`ExpansionResult`; a failed one raises
+        :class:`ExpansionFailed` with the job's and outputs' errors. Past ``timeout``
+        seconds it raises :class:`ExpansionTimeoutError` (job id, last status). Polls back
+        off from ``poll_interval`` to ``max_interval`` with jitter, are shared with every
+        other wait of this session, go through the key's rate limiter, and ride out
+        transient errors. Cancelling the wait stops it cleanly.
+        """
+        waiter = self.expansion_waiter(
+            job_id, timeout=timeout, poll_interval=poll_interval, max_interval=max_interval
+        )
+        return await waiter.result()
+
+    def resume_wait(
+        self,
+        token: str,
+        *,
+        poll_interval: float = defaults.POLL_INTERVAL,
+        max_interval: float = defaults.POLL_MAX_INTERVAL,
+    ) -> ExpansionWaiter:
+        """Go on with a wait from its ``continuation_token()`` (same job, same deadline)."""
+        check_wait_arguments(1.0, poll_interval, max_interval)
+        return ExpansionWaiter(
+            self._poller,
+            WaitToken.loads(token),
+            poll_interval=poll_interval,
+            max_interval=max_interval,
+        )
+
+    async def close(self) -> None:
+        await self._poller.aclose()
+        await super().close()
 
     def __repr__(self) -> str:
         return f"ContentSession(base_url={self.base_url!r}, key={self.key_prefix!r})"

@@ -59,6 +59,38 @@ class BadResponseError(TutorFlowError, core.BadResponseError):
     """TutorFlow's answer could not be read (not JSON, unexpected shape, redirect)."""
 
 
+class ExpansionFailed(TutorFlowError):
+    """The job ended ``failed``. ``error`` is the job's error, ``output_errors`` those of
+    its outputs, and ``result`` the whole result answer they were read from."""
+
+    def __init__(self, job_id: str, result: object, job_error: object, output_errors: object):
+        code = getattr(job_error, "code", None)
+        message = getattr(job_error, "message", None) or "the expansion job failed"
+        super().__init__(f"job {job_id} failed: {message}", code=code)
+        self.job_id = job_id
+        self.result = result
+        self.error = job_error
+        self.output_errors = output_errors
+
+    def support_fields(self) -> dict[str, object]:
+        return {"job_id": self.job_id, **super().support_fields()}
+
+
+class ExpansionTimeoutError(TutorFlowError, TimeoutError):
+    """A wait passed its deadline before the job finished; the job itself goes on."""
+
+    def __init__(self, job_id: str, last_status: str | None, waited: float) -> None:
+        super().__init__(
+            f"job {job_id} did not finish within {waited:.1f}s (last status: {last_status})"
+        )
+        self.job_id = job_id
+        self.last_status = last_status
+        self.waited = waited
+
+    def support_fields(self) -> dict[str, object]:
+        return {"job_id": self.job_id, "last_status": self.last_status, **super().support_fields()}
+
+
 FAMILY = ErrorFamily(
     base=TutorFlowError,
     by_code={
@@ -90,6 +122,8 @@ __all__ = [
     "APITimeoutError",
     "BadResponseError",
     "ConflictError",
+    "ExpansionFailed",
+    "ExpansionTimeoutError",
     "ForbiddenError",
     "InternalServerError",
     "InvalidApiKeyError",

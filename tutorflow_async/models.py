@@ -54,11 +54,9 @@ class WebhookEvent(enum.StrEnum):
     CONTENT_FAILED = "content.failed"
 
 
-
 def _raw() -> Any:
     # The mapping a model was read from: kept, but out of repr and equality.
     return attrs.field(factory=dict, repr=False, eq=False)
-
 
 
 @attrs.frozen
