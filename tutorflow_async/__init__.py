@@ -9,6 +9,7 @@ from edu_async_core.retry import RetryPolicy
 from edu_async_core.transport import TransportConfig
 
 from .admin import AdminSession
+from .bulk import BulkProgress, ExpansionOutcome, ExpansionRequest, OutcomeStatus
 from .content import ContentSession
 from .errors import (
     APIConnectionError,
@@ -28,6 +29,7 @@ from .errors import (
     TutorFlowAPIError,
     TutorFlowError,
 )
+from .journal import Journal
 from .models import (
     ApiKey,
     CreatedApiKey,
@@ -53,6 +55,7 @@ __all__ = [
     "AdminSession",
     "ApiKey",
     "BadResponseError",
+    "BulkProgress",
     "ConflictError",
     "ContentSession",
     "CreatedApiKey",
@@ -60,7 +63,9 @@ __all__ = [
     "ErrorDetail",
     "ExpansionFailed",
     "ExpansionJob",
+    "ExpansionOutcome",
     "ExpansionOutput",
+    "ExpansionRequest",
     "ExpansionResult",
     "ExpansionTimeoutError",
     "ExpansionWaiter",
@@ -70,8 +75,10 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidRequestError",
     "JobStatus",
+    "Journal",
     "Manifest",
     "NotFoundError",
+    "OutcomeStatus",
     "OutputType",
     "RateLimitExceededError",
     "RetryPolicy",

@@ -65,6 +65,33 @@ def check_source_type(source_type: object) -> str:
     return str(source_type)
 
 
+def prepare_create(
+    payload: object,
+    requested_outputs: Sequence[str] | None,
+    source_type: object,
+    idempotency_key: str | None,
+) -> tuple[dict[str, Any], str]:
+    """The checked request body of a create and its idempotency key (pure, no I/O).
+
+    Raises ``InvalidArgumentError`` naming the argument at fault.
+    """
+    body_payload = check_payload(payload)
+    outputs = check_outputs(requested_outputs)
+    source = check_source_type(source_type)
+    key = (
+        idempotency.check_key(idempotency_key)
+        if idempotency_key is not None
+        else idempotency.expansion_key(body_payload, outputs, source)
+    )
+    body = {
+        "payload": body_payload,
+        "requestedOutputs": outputs,
+        "sourceType": source,
+        "idempotencyKey": key,
+    }
+    return body, key
+
+
 class Expansions:
     """Expansion jobs: turn source JSON into modules, videos and quizzes."""
 
@@ -86,20 +113,12 @@ class Expansions:
         ``(source_type, requested_outputs, payload)``: the same input always names the
         same job; change the input (or pass a new key) to make a new one.
         """
-        body_payload = check_payload(payload)
-        outputs = check_outputs(requested_outputs)
-        source = check_source_type(source_type)
-        key = (
-            idempotency.check_key(idempotency_key)
-            if idempotency_key is not None
-            else idempotency.expansion_key(body_payload, outputs, source)
-        )
-        body = {
-            "payload": body_payload,
-            "requestedOutputs": outputs,
-            "sourceType": source,
-            "idempotencyKey": key,
-        }
+        body, key = prepare_create(payload, requested_outputs, source_type, idempotency_key)
+        return await self.create_prepared(body, key)
+
+    async def create_prepared(self, body: dict[str, Any], key: str) -> ExpansionJob:
+        """Send a create built by :func:`prepare_create` (the bulk runner checks its
+        journal between the two)."""
         response = await self._transport.request(
             "POST", EXPANSIONS_PATH, json_body=body, idempotency_key=key
         )

@@ -1,0 +1,287 @@
+"""``ContentSession.expand_many``: many inputs, bounded concurrency, one outcome each.
+
+Every input yields exactly one :class:`ExpansionOutcome`, in completion order: bad inputs
+as ``invalid`` (the run goes on), creates that failed after their retries as ``error``,
+waits past their deadline as ``timeout``, and jobs as ``completed`` or ``failed``. With a
+journal, a re-run after a crash reports finished inputs from it and creates no job for
+an input it already created (see ``journal.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from edu_async_core import defaults
+from edu_async_core.errors import InvalidArgumentError, SDKError
+from edu_async_core.validation import positive_int, positive_number
+
+from .errors import ExpansionFailed, ExpansionTimeoutError
+from .expansions import prepare_create
+from .journal import Journal
+from .models import ErrorDetail, ExpansionResult
+
+if TYPE_CHECKING:
+    from .content import ContentSession
+
+logger = logging.getLogger("tutorflow_async")
+
+
+@attrs.frozen
+class ExpansionRequest:
+    """One input of a bulk run. ``label`` is yours (a file name, a row id)."""
+
+    payload: Mapping[str, Any]
+    requested_outputs: Sequence[str] | None = None
+    source_type: str = defaults.TUTORFLOW_DEFAULT_SOURCE_TYPE
+    idempotency_key: str | None = None
+    label: str | None = None
+
+
+class OutcomeStatus(enum.StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+    INVALID = "invalid"
+
+
+@attrs.frozen
+class ExpansionOutcome:
+    """What became of one input: its place in the input, its job, and how it ended."""
+
+    index: int
+    status: OutcomeStatus
+    label: str | None = None
+    idempotency_key: str | None = None
+    job_id: str | None = None
+    result: ExpansionResult | None = None
+    error: BaseException | None = None
+    from_journal: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OutcomeStatus.COMPLETED
+
+
+@attrs.define
+class BulkProgress:
+    """Running counts of a bulk run (a snapshot is passed to ``on_progress``)."""
+
+    started: int = 0
+    created: int = 0
+    running: int = 0
+    completed: int = 0
+    failed: int = 0
+    errors: int = 0
+    from_journal: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.completed + self.failed + self.errors
+
+
+def _as_request(item: object, index: int) -> ExpansionRequest:
+    if isinstance(item, ExpansionRequest):
+        return item
+    if isinstance(item, Mapping):
+        return ExpansionRequest(payload=item)
+    raise InvalidArgumentError(
+        f"requests[{index}]",
+        f"expected an ExpansionRequest or a payload dict, got {type(item).__name__}",
+    )
+
+
+def _error_summary(error: BaseException) -> dict[str, Any]:
+    summary: dict[str, Any] = {"type": type(error).__name__, "message": str(error)[:300]}
+    if isinstance(error, ExpansionFailed) and isinstance(error.error, ErrorDetail):
+        summary["code"] = error.error.code
+        summary["message"] = error.error.message
+    elif isinstance(error, SDKError) and error.code:
+        summary["code"] = error.code
+    return summary
+
+
+class _Run:
+    def __init__(
+        self,
+        session: ContentSession,
+        requests: Iterable[ExpansionRequest | Mapping[str, Any]],
+        *,
+        concurrency: int,
+        journal: Journal | None,
+        timeout: float,
+        poll_interval: float,
+        max_interval: float,
+        on_progress: Callable[[BulkProgress], None] | None,
+    ) -> None:
+        self._session = session
+        self._inputs: Iterator[tuple[int, object]] = enumerate(requests)
+        self._concurrency = concurrency
+        self._journal = journal
+        self._wait = {
+            "timeout": timeout,
+            "poll_interval": poll_interval,
+            "max_interval": max_interval,
+        }
+        self._on_progress = on_progress
+        self.progress = BulkProgress()
+        self._outcomes: asyncio.Queue[ExpansionOutcome | None] = asyncio.Queue()
+
+    def _report(self) -> None:
+        if self._on_progress is not None:
+            self._on_progress(attrs.evolve(self.progress))
+
+    async def outcomes(self) -> AsyncIterator[ExpansionOutcome]:
+        workers = [asyncio.create_task(self._worker()) for _ in range(self._concurrency)]
+        remaining = len(workers)
+        try:
+            while remaining:
+                outcome = await self._outcomes.get()
+                if outcome is None:
+                    remaining -= 1
+                    continue
+                yield outcome
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            if self._journal is not None:
+                self._journal.close()
+
+    async def _worker(self) -> None:
+        try:
+            for index, item in self._inputs:  # shared: each input is taken once
+                self.progress.started += 1
+                outcome = await self._one(index, item)
+                if outcome.status in (OutcomeStatus.COMPLETED,):
+                    self.progress.completed += 1
+                elif outcome.status == OutcomeStatus.FAILED:
+                    self.progress.failed += 1
+                else:
+                    self.progress.errors += 1
+                self._report()
+                self._outcomes.put_nowait(outcome)
+        finally:
+            self._outcomes.put_nowait(None)
+
+    async def _one(self, index: int, item: object) -> ExpansionOutcome:
+        label = key = job_id = None
+        try:
+            request = _as_request(item, index)
+            label = request.label
+            body, key = prepare_create(
+                request.payload,
+                request.requested_outputs,
+                request.source_type,
+                request.idempotency_key,
+            )
+        except InvalidArgumentError as exc:
+            return ExpansionOutcome(index, OutcomeStatus.INVALID, label, key, error=exc)
+        entry = self._journal.lookup(key) if self._journal is not None else None
+        if entry is not None and entry.finished:
+            self.progress.from_journal += 1
+            return self._from_journal(index, label, key, entry.job_id, entry.status, entry.error)
+        running = False
+        try:
+            if entry is not None and entry.job_id:
+                job_id = entry.job_id  # created by an earlier run: wait, never create again
+            else:
+                job = await self._session.expansions.create_prepared(body, key)
+                job_id = job.id
+                self.progress.created += 1
+                if self._journal is not None:
+                    self._journal.created(key, job_id, index)
+            self.progress.running += 1
+            running = True
+            self._report()
+            result = await self._session.wait_for_expansion(job_id, **self._wait)
+        except ExpansionFailed as exc:
+            self._finish(key, job_id, OutcomeStatus.FAILED, exc)
+            return ExpansionOutcome(
+                index,
+                OutcomeStatus.FAILED,
+                label,
+                key,
+                job_id,
+                result=exc.result if isinstance(exc.result, ExpansionResult) else None,
+                error=exc,
+            )
+        except ExpansionTimeoutError as exc:
+            return ExpansionOutcome(index, OutcomeStatus.TIMEOUT, label, key, job_id, error=exc)
+        except InvalidArgumentError as exc:
+            return ExpansionOutcome(index, OutcomeStatus.INVALID, label, key, job_id, error=exc)
+        except Exception as exc:  # after retries; the run reports it and goes on
+            logger.debug("bulk input %d failed: %s", index, type(exc).__name__)
+            return ExpansionOutcome(index, OutcomeStatus.ERROR, label, key, job_id, error=exc)
+        finally:
+            if running:
+                self.progress.running -= 1
+        self._finish(key, job_id, OutcomeStatus.COMPLETED, None)
+        return ExpansionOutcome(index, OutcomeStatus.COMPLETED, label, key, job_id, result=result)
+
+    def _finish(
+        self, key: str, job_id: str | None, status: OutcomeStatus, error: BaseException | None
+    ) -> None:
+        if self._journal is not None:
+            summary = _error_summary(error) if error is not None else None
+            self._journal.finished(key, job_id, status.value, summary)
+
+    @staticmethod
+    def _from_journal(
+        index: int,
+        label: str | None,
+        key: str,
+        job_id: str | None,
+        status: str | None,
+        error: dict[str, Any] | None,
+    ) -> ExpansionOutcome:
+        if status == OutcomeStatus.COMPLETED:
+            return ExpansionOutcome(
+                index, OutcomeStatus.COMPLETED, label, key, job_id, from_journal=True
+            )
+        detail = ErrorDetail(
+            code=(error or {}).get("code"), message=(error or {}).get("message"), raw=error or {}
+        )
+        failed = ExpansionFailed(job_id or "?", None, detail, ())
+        return ExpansionOutcome(
+            index, OutcomeStatus.FAILED, label, key, job_id, error=failed, from_journal=True
+        )
+
+
+def expand_many(
+    session: ContentSession,
+    requests: Iterable[ExpansionRequest | Mapping[str, Any]],
+    *,
+    concurrency: int = defaults.BULK_CONCURRENCY,
+    journal: str | os.PathLike[str] | Journal | None = None,
+    timeout: float = defaults.WAIT_TIMEOUT,
+    poll_interval: float = defaults.POLL_INTERVAL,
+    max_interval: float = defaults.POLL_MAX_INTERVAL,
+    on_progress: Callable[[BulkProgress], None] | None = None,
+) -> AsyncIterator[ExpansionOutcome]:
+    """See :meth:`ContentSession.expand_many`."""
+    positive_int(concurrency, "concurrency")
+    positive_number(timeout, "timeout")
+    positive_number(poll_interval, "poll_interval")
+    positive_number(max_interval, "max_interval")
+    if isinstance(requests, Mapping | str | bytes):
+        raise InvalidArgumentError("requests", "expected an iterable of inputs, not one input")
+    opened = journal if isinstance(journal, Journal) or journal is None else Journal(journal)
+    run = _Run(
+        session,
+        requests,
+        concurrency=concurrency,
+        journal=opened,
+        timeout=timeout,
+        poll_interval=poll_interval,
+        max_interval=max_interval,
+        on_progress=on_progress,
+    )
+    return run.outcomes()
