@@ -132,7 +132,9 @@ class _Run:
         }
         self._on_progress = on_progress
         self.progress = BulkProgress()
-        self._outcomes: asyncio.Queue[ExpansionOutcome | None] = asyncio.Queue()
+        self._closing = False
+        # Bounded: a slow consumer holds the workers back instead of piling up results.
+        self._outcomes: asyncio.Queue[ExpansionOutcome | None] = asyncio.Queue(concurrency)
 
     def _report(self) -> None:
         if self._on_progress is not None:
@@ -149,27 +151,37 @@ class _Run:
                     continue
                 yield outcome
         finally:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await self._stop(workers)
             if self._journal is not None:
                 self._journal.close()
 
+    async def _stop(self, workers: list[asyncio.Task[None]]) -> None:
+        """Cancel the workers and wait for them, draining what they still hand over so
+        that none can block on a full queue whose reader has gone."""
+        self._closing = True
+        pending = {t for t in workers if not t.done()}
+        while pending:
+            for task in pending:
+                task.cancel()
+            while not self._outcomes.empty():
+                self._outcomes.get_nowait()
+            _, pending = await asyncio.wait(pending, timeout=0.05)
+
     async def _worker(self) -> None:
-        try:
-            for index, item in self._inputs:  # shared: each input is taken once
-                self.progress.started += 1
-                outcome = await self._one(index, item)
-                if outcome.status in (OutcomeStatus.COMPLETED,):
-                    self.progress.completed += 1
-                elif outcome.status == OutcomeStatus.FAILED:
-                    self.progress.failed += 1
-                else:
-                    self.progress.errors += 1
-                self._report()
-                self._outcomes.put_nowait(outcome)
-        finally:
-            self._outcomes.put_nowait(None)
+        for index, item in self._inputs:  # shared: each input is taken once
+            self.progress.started += 1
+            outcome = await self._one(index, item)
+            if outcome.status == OutcomeStatus.COMPLETED:
+                self.progress.completed += 1
+            elif outcome.status == OutcomeStatus.FAILED:
+                self.progress.failed += 1
+            else:
+                self.progress.errors += 1
+            self._report()
+            if self._closing:
+                return
+            await self._outcomes.put(outcome)
+        await self._outcomes.put(None)  # this worker is done (not sent when cancelled)
 
     async def _one(self, index: int, item: object) -> ExpansionOutcome:
         label = key = job_id = None

@@ -7,8 +7,13 @@ Each class is also the shared core's class for the same kind of failure, so both
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from edu_async_core import errors as core
 from edu_async_core.errors import ErrorFamily, InvalidArgumentError, SessionClosedError
+
+if TYPE_CHECKING:
+    from .models import ErrorDetail, ExpansionResult
 
 
 class TutorFlowError(core.SDKError):
@@ -63,9 +68,15 @@ class ExpansionFailed(TutorFlowError):
     """The job ended ``failed``. ``error`` is the job's error, ``output_errors`` those of
     its outputs, and ``result`` the whole result answer they were read from."""
 
-    def __init__(self, job_id: str, result: object, job_error: object, output_errors: object):
-        code = getattr(job_error, "code", None)
-        message = getattr(job_error, "message", None) or "the expansion job failed"
+    def __init__(
+        self,
+        job_id: str,
+        result: ExpansionResult | None,
+        job_error: ErrorDetail | None,
+        output_errors: tuple[ErrorDetail, ...],
+    ) -> None:
+        code = job_error.code if job_error is not None else None
+        message = (job_error.message if job_error is not None else None) or "the job failed"
         super().__init__(f"job {job_id} failed: {message}", code=code)
         self.job_id = job_id
         self.result = result

@@ -213,7 +213,8 @@ class ExpansionPoller:
                 if delay is None and not self._inflight:
                     break
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
         finally:
             self._task = None
 
@@ -384,7 +385,10 @@ class ExpansionWaiter:
             self.job_id, poll_interval=self._poll_interval, max_interval=self._max_interval
         )
         try:
-            return await asyncio.wait_for(future, max(0.0, remaining))
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that races with the result, and a cancelled wait must stay cancelled.
+            async with asyncio.timeout(max(0.0, remaining)):
+                return await future
         except TimeoutError:
             last = self._poller.last_status(self.job_id) or self._token.last_status
             self._token = attrs.evolve(self._token, last_status=last)

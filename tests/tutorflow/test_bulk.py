@@ -7,16 +7,24 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
 import tutorflow_async as tf
-from tutorflow_async.testing import EmulatorConfig, Fault, TutorFlowEmulator
+from tutorflow_async.testing import EmulatorConfig, Fault, FaultKind, TutorFlowEmulator
 
-QUICK = {"poll_interval": 0.05, "max_interval": 0.2, "timeout": 30}
-PATIENT = tf.TransportConfig(retry=tf.RetryPolicy(max_attempts=8, backoff_base=0.01,
-                                                  backoff_max=0.05))
+
+class Quick(TypedDict):
+    poll_interval: float
+    max_interval: float
+    timeout: float
+
+
+QUICK = Quick(poll_interval=0.05, max_interval=0.2, timeout=30)
+PATIENT = tf.TransportConfig(
+    retry=tf.RetryPolicy(max_attempts=8, backoff_base=0.01, backoff_max=0.05)
+)
 
 
 def inputs(count: int, *, failing_every: int = 20) -> list[Any]:
@@ -31,34 +39,53 @@ def inputs(count: int, *, failing_every: int = 20) -> list[Any]:
 
 @pytest.fixture
 async def emu() -> AsyncIterator[TutorFlowEmulator]:
-    async with TutorFlowEmulator(EmulatorConfig(queued_seconds=0.05,
-                                                processing_seconds=0.15)) as e:
+    async with TutorFlowEmulator(EmulatorConfig(queued_seconds=0.05, processing_seconds=0.15)) as e:
         yield e
 
 
 def content(emu: TutorFlowEmulator) -> tf.ContentSession:
     issued = emu.create_api_key(name="bulk", rate_limit_per_minute=1_000_000)
-    return tf.ContentSession(issued.api_key, base_url=emu.base_url,
-                             rate_limit_per_minute=1_000_000, config=PATIENT)
+    return tf.ContentSession(
+        issued.api_key, base_url=emu.base_url, rate_limit_per_minute=1_000_000, config=PATIENT
+    )
 
 
 async def test_a_thousand_inputs_with_faults_give_a_thousand_outcomes(
     emu: TutorFlowEmulator,
 ) -> None:
     requests = inputs(990)
-    bad: list[Any] = [{}, [], "payload", tf.ExpansionRequest({"x": 1}, ["podcast"]),
-                      tf.ExpansionRequest({"x": 1}, source_type="pdf"), {"x": {1, 2}},
-                      tf.ExpansionRequest({"x": 1}, idempotency_key=" padded "), 42, None,
-                      tf.ExpansionRequest({})]
+    bad: list[Any] = [
+        {},
+        [],
+        "payload",
+        tf.ExpansionRequest({"x": 1}, ["podcast"]),
+        tf.ExpansionRequest({"x": 1}, source_type="pdf"),
+        {"x": {1, 2}},
+        tf.ExpansionRequest({"x": 1}, idempotency_key=" padded "),
+        42,
+        None,
+        tf.ExpansionRequest({}),
+    ]
     for n, item in enumerate(bad):
         requests.insert(n * 97, item)
-    for kind, after in (("status", False), ("status", True), ("reset", False), ("reset", True)):
-        emu.add_fault(Fault(kind=kind, status=503, probability=0.025, times=None,
-                            after_commit=after))
+    kinds: list[tuple[FaultKind, bool]] = [
+        ("status", False),
+        ("status", True),
+        ("reset", False),
+        ("reset", True),
+    ]
+    for kind, after in kinds:
+        emu.add_fault(
+            Fault(kind=kind, status=503, probability=0.025, times=None, after_commit=after)
+        )
     seen: list[tf.BulkProgress] = []
     async with content(emu) as s:
-        outcomes = [o async for o in s.expand_many(requests, concurrency=200,
-                                                     on_progress=seen.append, **QUICK)]
+        outcomes = [
+            o
+            async for o in s.expand_many(
+                requests, concurrency=200, on_progress=seen.append, **QUICK
+            )
+        ]
     assert len(outcomes) == 1000
     assert sorted(o.index for o in outcomes) == list(range(1000))  # each input exactly once
     by_status = Counter(o.status for o in outcomes)
@@ -71,8 +98,9 @@ async def test_a_thousand_inputs_with_faults_give_a_thousand_outcomes(
             assert isinstance(o.error, tf.ExpansionFailed) and o.error.error is not None
         elif o.status == "invalid":
             assert isinstance(o.error, tf.InvalidArgumentError)
-            assert str(o.error).startswith(("payload", "requested_outputs", "source_type",
-                                            "idempotency_key", "requests["))
+            assert str(o.error).startswith(
+                ("payload", "requested_outputs", "source_type", "idempotency_key", "requests[")
+            )
         else:
             assert o.result is not None and o.result.job.id == o.job_id and o.label
     final = seen[-1]
@@ -84,23 +112,25 @@ async def test_a_run_killed_midway_resumes_without_new_jobs(
     emu: TutorFlowEmulator, tmp_path: Path
 ) -> None:
     journal = tmp_path / "run.jsonl"
-    requests = inputs(120, failing_every=0)
+    requests = inputs(200, failing_every=0)
     got: list[tf.ExpansionOutcome] = []
+    thirty = asyncio.Event()
 
     async def consume() -> None:
         async with content(emu) as s:
-            async for outcome in s.expand_many(requests, concurrency=40, journal=journal,
-                                               **QUICK):
+            async for outcome in s.expand_many(requests, concurrency=40, journal=journal, **QUICK):
                 got.append(outcome)
+                if len(got) == 30:
+                    thirty.set()
 
     task = asyncio.create_task(consume())
-    while len(got) < 30:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(thirty.wait(), 30)
     task.cancel()  # the crash: mid-run, with creates and waits in flight
     with pytest.raises(asyncio.CancelledError):
         await task
     created_before = emu.jobs_created
-    assert 30 <= created_before < 120
+    # At most: consumed + in flight + waiting to be consumed.
+    assert 30 <= created_before <= 30 + 40 + 40
 
     # The journal may even lose its last line in the crash.
     lines = journal.read_text().splitlines(keepends=True)
@@ -108,26 +138,28 @@ async def test_a_run_killed_midway_resumes_without_new_jobs(
     journal.write_text("".join(lines[:-1]) + cut)
 
     async with content(emu) as s:
-        rerun = [o async for o in s.expand_many(requests, concurrency=40, journal=journal,
-                                                 **QUICK)]
-    assert sorted(o.index for o in rerun) == list(range(120))
+        rerun = [o async for o in s.expand_many(requests, concurrency=40, journal=journal, **QUICK)]
+    assert sorted(o.index for o in rerun) == list(range(200))
     assert all(o.ok for o in rerun)
-    assert emu.jobs_created == 120  # each input created exactly once across both runs
+    assert emu.jobs_created == 200  # each input created exactly once across both runs
     assert set(emu.jobs_per_request().values()) == {1}
     assert sum(o.from_journal for o in rerun) >= len(got) - 1
     lines = journal.read_text().splitlines()
     records = [json.loads(line) for line in lines if line != cut]
     assert len(records) == len(lines) - 1  # only the line the crash cut is unreadable
-    assert Counter(r["e"] for r in records)["finished"] >= 120
+    assert Counter(r["e"] for r in records)["finished"] >= 200 - 1
 
 
 async def test_arguments_are_checked_before_any_request(emu: TutorFlowEmulator) -> None:
     async with content(emu) as s:
-        for kwargs, argument in (({"concurrency": 0}, "concurrency"),
-                                 ({"timeout": -1}, "timeout"),
-                                 ({"journal": "/nonexistent-dir/x.jsonl"}, "journal")):
+        cases: list[tuple[dict[str, Any], str]] = [
+            ({"concurrency": 0}, "concurrency"),
+            ({"timeout": -1}, "timeout"),
+            ({"journal": "/nonexistent-dir/x.jsonl"}, "journal"),
+        ]
+        for kwargs, argument in cases:
             with pytest.raises(tf.InvalidArgumentError, match=rf"^{argument}"):
-                s.expand_many(inputs(3), **kwargs)  # type: ignore[arg-type]
+                s.expand_many(inputs(3), **kwargs)
         with pytest.raises(tf.InvalidArgumentError, match=r"^requests"):
-            s.expand_many({"level": {}})
+            s.expand_many({"level": {}})  # type: ignore[dict-item]
     assert emu.counters.requests == 0

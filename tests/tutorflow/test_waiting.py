@@ -57,7 +57,8 @@ async def test_a_failed_job_raises_with_its_error_details(session: tf.ContentSes
         await session.wait_for_expansion(job.id, timeout=10, **QUICK)
     err = info.value
     assert err.job_id == job.id and err.error is not None and err.error.code
-    assert len(err.output_errors) == 1 and err.result.job.is_failed
+    assert len(err.output_errors) == 1
+    assert err.result is not None and err.result.job.is_failed
     assert isinstance(err, tf.TutorFlowError) and err.support_fields()["job_id"] == job.id
 
 
