@@ -93,3 +93,23 @@ WEBHOOK_FALLBACK_INTERVAL: Final = 60.0
 # Bulk runs
 #: Inputs of expand_many in progress (created and being waited for) at once.
 BULK_CONCURRENCY: Final = 100
+
+# Webhook receiver (tutorflow_async.webhooks)
+#: Header carrying the hex HMAC-SHA256 of the raw body (doc).
+WEBHOOK_SIGNATURE_HEADER: Final = "X-Content-Integration-Signature"
+#: Header naming the event (doc); the signed body's ``event`` wins when both are present.
+WEBHOOK_EVENT_HEADER: Final = "X-Content-Integration-Event"
+#: Largest delivery body accepted, in bytes; larger ones are refused (413) before hashing.
+WEBHOOK_MAX_BODY_BYTES: Final = 1024 * 1024
+#: Delivery keys (job id, event, status) remembered to drop repeated deliveries.
+WEBHOOK_DEDUPE_SIZE: Final = 10_000
+#: Terminal events remembered per job, so a subscribe() after the event resolves at once.
+WEBHOOK_RECENT_EVENTS: Final = 10_000
+#: Events held for ``receiver.events()``; when full the oldest is dropped (and counted).
+WEBHOOK_QUEUE_SIZE: Final = 10_000
+#: Path the receiver's own aiohttp app serves.
+WEBHOOK_PATH: Final = "/webhooks"
+#: Seconds close() lets running on_event callbacks finish before cancelling them.
+WEBHOOK_CALLBACK_GRACE: Final = 5.0
+#: Seconds the served site waits for open connections when it stops.
+WEBHOOK_SHUTDOWN_TIMEOUT: Final = 1.0

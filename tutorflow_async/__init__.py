@@ -46,6 +46,14 @@ from .models import (
     WebhookEvent,
 )
 from .waiting import ExpansionWaiter
+from .webhooks import (
+    WebhookCounters,
+    WebhookDelivery,
+    WebhookPayloadError,
+    WebhookReceiver,
+    WebhookVerdict,
+    verify_signature,
+)
 
 __version__ = "0.1.0"
 
@@ -89,5 +97,12 @@ __all__ = [
     "TutorFlowAPIError",
     "TutorFlowError",
     "Webhook",
+    "WebhookCounters",
+    "WebhookDelivery",
     "WebhookEvent",
+    "WebhookPayloadError",
+    "WebhookReceiver",
+    "WebhookVerdict",
+    "verify_signature",
+    "webhooks",
 ]

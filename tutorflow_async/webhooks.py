@@ -1,0 +1,675 @@
+"""Webhooks: verify a delivery's signature, read its payload, receive deliveries.
+
+TutorFlow posts ``content.completed`` and ``content.failed`` events to the URLs registered
+with ``AdminSession.webhooks.create``. Each delivery carries
+``X-Content-Integration-Signature``: the hex HMAC-SHA256 of the *raw* request body, keyed
+with the webhook's secret (shown once, at creation). The sender retries failed deliveries
+and may deliver one event more than once.
+
+Two layers, kept apart so the decisions can be tested without a server:
+
+- pure functions: :func:`verify_signature` (constant time, never raises on a bad header)
+  and :func:`parse_delivery` (a tolerant reader of the undocumented payload fields);
+- :class:`WebhookReceiver`: verifies, parses, drops duplicates and hands each new event to
+  a callback, an async iterator and per-job futures (which ``ContentSession`` uses to end
+  ``wait_for_expansion`` early). :meth:`WebhookReceiver.receive` is the framework-free
+  core; :meth:`~WebhookReceiver.handler`, :meth:`~WebhookReceiver.app` and
+  :meth:`~WebhookReceiver.serve` are thin aiohttp shells around it.
+
+Signatures are always checked on the bytes as received: re-serialised JSON (parsed, then
+dumped again) has different bytes and would never verify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import inspect
+import json
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+from aiohttp import web
+
+from edu_async_core import defaults
+from edu_async_core.converter import to_datetime
+from edu_async_core.errors import InvalidArgumentError
+from edu_async_core.redaction import Secret
+
+from .errors import TutorFlowError
+from .models import TERMINAL_STATUSES, JobStatus, WebhookEvent
+
+__all__ = [
+    "EventCallback",
+    "WebhookCounters",
+    "WebhookDelivery",
+    "WebhookPayloadError",
+    "WebhookReceiver",
+    "WebhookVerdict",
+    "compute_signature",
+    "parse_delivery",
+    "verify_signature",
+]
+
+logger: Final = logging.getLogger("tutorflow_async")
+
+# After stripping and lower-casing: exactly one SHA-256 digest in hex.
+_HEX_SHA256: Final = re.compile(r"[0-9a-f]{64}")
+_SIGNATURE_PREFIX: Final = "sha256="
+
+# When a payload has no ``status``, its event says which terminal status the job reached.
+_STATUS_OF_EVENT: Final[Mapping[str, str]] = {
+    WebhookEvent.CONTENT_COMPLETED: JobStatus.COMPLETED,
+    WebhookEvent.CONTENT_FAILED: JobStatus.FAILED,
+}
+
+DeliveryKey = tuple[str, str | None, str | None]
+EventCallback = Callable[["WebhookDelivery"], Awaitable[None] | None]
+
+
+class WebhookPayloadError(TutorFlowError, ValueError):
+    """A signed delivery whose body is not a usable event (not JSON, no job id)."""
+
+
+# ---------------------------------------------------------------- signatures (pure)
+
+
+def _body_bytes(raw_body: object) -> bytes:
+    if isinstance(raw_body, bytes):
+        return raw_body
+    if isinstance(raw_body, bytearray | memoryview):
+        return bytes(raw_body)
+    # A str here almost always means the body was decoded or re-serialised first, which
+    # is the classic way to make every genuine signature fail: say so loudly.
+    raise TypeError(
+        f"raw_body must be the request's raw bytes, not {type(raw_body).__name__}; "
+        "verify before decoding or re-serialising the body"
+    )
+
+
+def _secret_text(secret: object) -> str:
+    if isinstance(secret, Secret):
+        return secret.reveal()
+    if isinstance(secret, str):
+        return secret
+    raise TypeError(f"secret must be a str or a Secret, not {type(secret).__name__}")
+
+
+def compute_signature(raw_body: bytes, secret: str | Secret) -> str:
+    """The header value a sender puts on ``raw_body``: lower-case hex HMAC-SHA256.
+
+    Useful to sign test deliveries; to check one, use :func:`verify_signature`.
+    """
+    key = _secret_text(secret).encode("utf-8")
+    return hmac.new(key, _body_bytes(raw_body), hashlib.sha256).hexdigest()
+
+
+def _digest_from_header(signature: object) -> str | None:
+    """The 64 lower-case hex digits of a signature header, or ``None`` if it has none.
+
+    Tolerates surrounding whitespace, upper-case hex and a ``sha256=`` prefix (the form
+    other senders use), so a proxy or a future format change does not fail every delivery.
+    """
+    if not isinstance(signature, str):
+        return None
+    text = signature.strip()
+    # Checked before lower(): a non-ASCII character must never lower-case into hex.
+    if not text.isascii():
+        return None
+    text = text.lower()
+    if text.startswith(_SIGNATURE_PREFIX):
+        text = text[len(_SIGNATURE_PREFIX) :]
+    return text if _HEX_SHA256.fullmatch(text) else None
+
+
+def verify_signature(
+    raw_body: bytes,
+    signature: str | None,
+    secret: str | Secret,
+    *,
+    max_body_bytes: int = defaults.WEBHOOK_MAX_BODY_BYTES,
+) -> bool:
+    """Whether ``signature`` is the hex HMAC-SHA256 of ``raw_body`` keyed with ``secret``.
+
+    ``raw_body`` must be the bytes exactly as received. The header may carry surrounding
+    whitespace, upper- or lower-case hex and an optional ``sha256=`` prefix. Comparison is
+    constant time (:func:`hmac.compare_digest`).
+
+    Returns ``False``, never raises, for anything a sender controls: a missing, empty,
+    non-hex or wrong-length signature, or a body over ``max_body_bytes`` (refused before
+    hashing, so a huge body costs no CPU). An empty secret also gives ``False``: it would
+    let anyone sign. Passing a ``str`` body or a non-string secret is a programming error
+    and raises ``TypeError``.
+    """
+    body = _body_bytes(raw_body)
+    key = _secret_text(secret)
+    if not key or len(body) > max_body_bytes:
+        return False
+    given = _digest_from_header(signature)
+    if given is None:
+        return False
+    return hmac.compare_digest(compute_signature(body, key), given)
+
+
+# ---------------------------------------------------------------- payload (pure)
+
+
+@attrs.frozen
+class WebhookDelivery:
+    """One event as delivered: which job, which event, and the job's terminal state.
+
+    ``status`` and ``event`` stay plain strings (compare with :class:`JobStatus` and
+    :class:`WebhookEvent`) so an undocumented value cannot break a receiver. ``raw`` is the
+    whole JSON object, unknown fields included.
+    """
+
+    event: str | None
+    job_id: str
+    status: str | None = None
+    source_type: str | None = None
+    requested_outputs: tuple[str, ...] = ()
+    completed_at: dt.datetime | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    @property
+    def key(self) -> DeliveryKey:
+        """What identifies a delivery for de-duplication: ``(job_id, event, status)``."""
+        return (self.job_id, self.event, self.status)
+
+    @property
+    def is_terminal(self) -> bool:
+        """The job is ``completed`` or ``failed``: its result can be fetched now."""
+        return self.status is not None and self.status.lower() in TERMINAL_STATUSES
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status is not None and self.status.lower() == JobStatus.COMPLETED
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status is not None and self.status.lower() == JobStatus.FAILED
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _pick(sources: Sequence[Mapping[str, Any]], *names: str) -> Any:
+    """The first non-null value of any of ``names`` in any of ``sources``, in order."""
+    for source in sources:
+        for name in names:
+            value = source.get(name)
+            if value is not None:
+                return value
+    return None
+
+
+def _job_id(value: object) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    return _text(value)
+
+
+def _timestamp(value: object) -> dt.datetime | None:
+    # Tolerant on purpose: a bad completion time must not lose the event (it stays in raw).
+    if value is None:
+        return None
+    try:
+        return to_datetime(value)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def parse_delivery(
+    body: bytes | str | Mapping[str, Any], *, event_header: str | None = None
+) -> WebhookDelivery:
+    """Read a delivery's JSON (bytes, text, or an already parsed object) tolerantly.
+
+    The documented payload is ``{"event","jobId","status","sourceType","requestedOutputs",
+    "completedAt"}``; ``id``/``job_id`` (or a nested ``job`` object) are accepted for the
+    job id and snake_case names for the rest. ``event_header`` (the
+    ``X-Content-Integration-Event`` value) names the event when the body does not; the
+    body wins when both do, because only the body is signed. A missing ``status`` is read
+    from the event. Raises :class:`WebhookPayloadError` for malformed JSON, a non-object,
+    or a missing job id.
+    """
+    if isinstance(body, Mapping):
+        document: object = body
+    else:
+        try:
+            document = json.loads(body)
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting
+            raise WebhookPayloadError("malformed JSON") from None
+    if not isinstance(document, Mapping):
+        raise WebhookPayloadError(f"expected a JSON object, got {type(document).__name__}")
+    nested = document.get("job")
+    sources: list[Mapping[str, Any]] = [document]
+    if isinstance(nested, Mapping):
+        sources.append(nested)
+
+    job_id = _job_id(_pick(sources, "jobId", "job_id", "id"))
+    if job_id is None:
+        raise WebhookPayloadError("missing job id")
+    body_event = _text(document.get("event"))
+    header_event = _text(event_header)
+    if body_event and header_event and body_event != header_event:
+        logger.debug(
+            "webhook job=%r: event header %r differs from the signed body's %r; using the body",
+            job_id,
+            header_event,
+            body_event,
+        )
+    event = body_event or header_event
+    status = _text(_pick(sources, "status"))
+    if status is None and event is not None:
+        status = _STATUS_OF_EVENT.get(event)
+    outputs = _pick(sources, "requestedOutputs", "requested_outputs")
+    return WebhookDelivery(
+        event=event,
+        job_id=job_id,
+        status=status,
+        source_type=_text(_pick(sources, "sourceType", "source_type")),
+        requested_outputs=(
+            tuple(o for o in outputs if isinstance(o, str))
+            if isinstance(outputs, list | tuple)
+            else ()
+        ),
+        completed_at=_timestamp(_pick(sources, "completedAt", "completed_at")),
+        raw=dict(document),
+    )
+
+
+# ---------------------------------------------------------------- receiver
+
+
+@attrs.define
+class WebhookCounters:
+    """What a receiver has seen. ``received`` = ``accepted`` + ``duplicates`` +
+    ``rejected_signature`` + ``rejected_body`` (413 too large, 400 unreadable)."""
+
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected_signature: int = 0
+    rejected_body: int = 0
+    #: ``on_event`` calls that raised (logged, never answered to the sender).
+    callback_errors: int = 0
+    #: Events dropped from the ``events()`` queue because nobody was reading it.
+    queue_overflows: int = 0
+
+
+@attrs.frozen
+class WebhookVerdict:
+    """How a receiver answered one delivery: HTTP status, JSON body, and the event."""
+
+    status: int
+    body: Mapping[str, Any]
+    #: The parsed event when the delivery was verified and readable (also for duplicates).
+    delivery: WebhookDelivery | None = None
+
+    @property
+    def duplicate(self) -> bool:
+        return bool(self.body.get("duplicate"))
+
+
+def _secrets(value: object) -> tuple[Secret, ...]:
+    items: Sequence[object]
+    if isinstance(value, str | Secret):
+        items = [value]
+    elif isinstance(value, Sequence):
+        items = list(value)
+    else:
+        raise InvalidArgumentError("secret", "must be a str, a Secret, or a list of them")
+    secrets: list[Secret] = []
+    for item in items:
+        if not isinstance(item, str | Secret):
+            raise InvalidArgumentError("secret", "must be a str, a Secret, or a list of them")
+        secrets.append(Secret(item))
+    if not secrets or not all(s.reveal() for s in secrets):
+        raise InvalidArgumentError("secret", "must not be empty")
+    return tuple(secrets)
+
+
+def _non_negative_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidArgumentError(name, f"must be an int >= 0, got {value!r}")
+    return value
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    # aiohttp's headers are case-insensitive; a plain dict from another framework may not be.
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, item in headers.items():
+        if key.lower() == lowered:
+            return item
+    return None
+
+
+class WebhookReceiver:
+    """Receives TutorFlow deliveries: verify, parse, de-duplicate, dispatch, answer fast.
+
+    ``secret`` is the webhook's signing secret (``created.secret``); a list of secrets is
+    accepted so that a new webhook can overlap an old one during a switch (TutorFlow has
+    no secret rotation: you create a new webhook, then delete the old). Each accepted
+    event goes to:
+
+    - ``on_event(delivery)``, sync or async, run in its own task so a slow callback never
+      delays the sender's 2xx (errors are logged and counted in ``callback_errors``);
+    - the queue behind ``async for delivery in receiver`` (or ``receiver.events()``),
+      bounded by ``queue_size``: when nobody reads it the oldest events are dropped;
+    - the futures of :meth:`subscribe`, for terminal events.
+
+    Repeated deliveries (same job id, event and status; the last ``dedupe_size`` kept) are
+    answered 200 ``{"duplicate": true}`` and dispatched nowhere. Call :meth:`aclose` (or
+    use ``async with receiver:``) when done: it ends iterators, cancels pending
+    subscriptions and finishes callbacks. Use it from one event loop.
+
+    The secret exists only once the webhook is created, and creating it needs the
+    receiver's URL: serve first, create the webhook, then :meth:`set_secret` (deliveries
+    signed with an unknown secret get 401 meanwhile, and the sender retries them).
+    """
+
+    def __init__(
+        self,
+        secret: str | Secret | Sequence[str | Secret],
+        *,
+        on_event: EventCallback | None = None,
+        dedupe_size: int = defaults.WEBHOOK_DEDUPE_SIZE,
+        recent_size: int = defaults.WEBHOOK_RECENT_EVENTS,
+        queue_size: int = defaults.WEBHOOK_QUEUE_SIZE,
+        max_body_bytes: int = defaults.WEBHOOK_MAX_BODY_BYTES,
+        callback_grace: float = defaults.WEBHOOK_CALLBACK_GRACE,
+    ) -> None:
+        self._secrets = _secrets(secret)
+        if on_event is not None and not callable(on_event):
+            raise InvalidArgumentError("on_event", "must be callable")
+        self._on_event = on_event
+        self._dedupe_size = _non_negative_int(dedupe_size, "dedupe_size")
+        self._recent_size = _non_negative_int(recent_size, "recent_size")
+        self._queue_size = _non_negative_int(queue_size, "queue_size")
+        self._max_body_bytes = _non_negative_int(max_body_bytes, "max_body_bytes")
+        if self._max_body_bytes == 0:  # aiohttp reads 0 as "no limit": refuse it
+            raise InvalidArgumentError("max_body_bytes", "must be >= 1")
+        if not isinstance(callback_grace, int | float) or callback_grace < 0:
+            raise InvalidArgumentError("callback_grace", "must be a number >= 0")
+        self._callback_grace = float(callback_grace)
+        self.counters = WebhookCounters()
+        # Ordered so the least recently seen key or job is the one dropped when full.
+        self._seen: OrderedDict[DeliveryKey, None] = OrderedDict()
+        self._recent: OrderedDict[str, WebhookDelivery] = OrderedDict()
+        self._subscribers: dict[str, set[asyncio.Future[WebhookDelivery]]] = {}
+        # Unbounded underneath; _enqueue enforces queue_size by dropping the oldest, so
+        # the end-of-stream marker (None) can always be added without waiting.
+        self._queue: asyncio.Queue[WebhookDelivery | None] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def set_secret(self, secret: str | Secret | Sequence[str | Secret]) -> None:
+        """Replace the signing secret(s), e.g. once a webhook created for this receiver's
+        URL reveals its secret, or to switch webhooks without restarting the receiver."""
+        self._secrets = _secrets(secret)
+
+    # -- the framework-free core ------------------------------------------------------
+
+    def receive(self, raw_body: bytes, headers: Mapping[str, str]) -> WebhookVerdict:
+        """Judge one delivery from its raw body and headers, and dispatch it if new.
+
+        Order: size (413), signature (401), JSON and job id (400), duplicate (200,
+        ``{"duplicate": true}``), accepted (200). Call it from the event loop (callbacks
+        are scheduled as tasks on it); it never blocks, so the answer goes out at once.
+        """
+        event_header = _header(headers, defaults.WEBHOOK_EVENT_HEADER)
+        if self._closed:
+            return self._verdict(503, "receiver closed", event_header)
+        body = _body_bytes(raw_body)
+        if len(body) > self._max_body_bytes:
+            return self._too_large(event_header)
+        self.counters.received += 1
+        signature = _header(headers, defaults.WEBHOOK_SIGNATURE_HEADER)
+        if signature is None or not signature.strip():
+            self.counters.rejected_signature += 1
+            return self._verdict(401, "missing signature", event_header)
+        if not any(
+            verify_signature(body, signature, s, max_body_bytes=self._max_body_bytes)
+            for s in self._secrets
+        ):
+            self.counters.rejected_signature += 1
+            return self._verdict(401, "invalid signature", event_header)
+        try:
+            delivery = parse_delivery(body, event_header=event_header)
+        except WebhookPayloadError as exc:
+            self.counters.rejected_body += 1
+            return self._verdict(400, str(exc), event_header)
+        if self._is_duplicate(delivery.key):
+            self.counters.duplicates += 1
+            self._log(delivery.event, delivery.job_id, "duplicate")
+            return WebhookVerdict(200, {"received": True, "duplicate": True}, delivery)
+        self.counters.accepted += 1
+        self._log(delivery.event, delivery.job_id, "accepted")
+        self._dispatch(delivery)
+        return WebhookVerdict(200, {"received": True, "duplicate": False}, delivery)
+
+    def _too_large(self, event_header: str | None) -> WebhookVerdict:
+        self.counters.received += 1
+        self.counters.rejected_body += 1
+        return self._verdict(413, "body too large", event_header)
+
+    def _verdict(self, status: int, error: str, event_header: str | None) -> WebhookVerdict:
+        # The error text is ours (never the secret, the signature or the body).
+        self._log(event_header, None, f"rejected {status}: {error}")
+        return WebhookVerdict(status, {"error": error})
+
+    @staticmethod
+    def _log(event: str | None, job_id: str | None, verdict: str) -> None:
+        # %r: event and job id may come from an unverified sender; repr keeps one line.
+        logger.debug("webhook event=%r job=%r verdict=%s", event, job_id, verdict)
+
+    def _is_duplicate(self, key: DeliveryKey) -> bool:
+        """Whether ``key`` was seen recently; remembers it either way (LRU)."""
+        if self._dedupe_size == 0:
+            return False
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return True
+        self._seen[key] = None
+        if len(self._seen) > self._dedupe_size:
+            self._seen.popitem(last=False)
+        return False
+
+    def _dispatch(self, delivery: WebhookDelivery) -> None:
+        if delivery.is_terminal:
+            if self._recent_size:
+                self._recent[delivery.job_id] = delivery
+                self._recent.move_to_end(delivery.job_id)
+                if len(self._recent) > self._recent_size:
+                    self._recent.popitem(last=False)
+            for future in self._subscribers.pop(delivery.job_id, set()):
+                if not future.done():
+                    future.set_result(delivery)
+        self._enqueue(delivery)
+        if self._on_event is not None:
+            task = asyncio.create_task(
+                self._run_callback(self._on_event, delivery),
+                name=f"tutorflow-webhook-{delivery.job_id}",
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _enqueue(self, delivery: WebhookDelivery) -> None:
+        if self._queue_size == 0:
+            return
+        while self._queue.qsize() >= self._queue_size:
+            self._queue.get_nowait()
+            self.counters.queue_overflows += 1
+        self._queue.put_nowait(delivery)
+
+    async def _run_callback(self, callback: EventCallback, delivery: WebhookDelivery) -> None:
+        try:
+            result = callback(delivery)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            # The sender already has its 2xx; a failing callback is the receiver's problem.
+            self.counters.callback_errors += 1
+            logger.exception("webhook on_event failed for job %r", delivery.job_id)
+
+    # -- consumers --------------------------------------------------------------------
+
+    def subscribe(self, job_id: str) -> asyncio.Future[WebhookDelivery]:
+        """A future resolved with the first terminal event of ``job_id``.
+
+        Resolved at once if that event already arrived (one of the last ``recent_size``
+        jobs). Cancel the future to stop waiting; :meth:`aclose` cancels pending ones.
+        """
+        if not isinstance(job_id, str) or not job_id:
+            raise InvalidArgumentError("job_id", "must be a non-empty string")
+        future: asyncio.Future[WebhookDelivery] = asyncio.get_running_loop().create_future()
+        recent = self._recent.get(job_id)
+        if recent is not None:
+            future.set_result(recent)
+        elif self._closed:
+            future.cancel()
+        else:
+            self._subscribers.setdefault(job_id, set()).add(future)
+            future.add_done_callback(functools.partial(self._unsubscribe, job_id))
+        return future
+
+    def _unsubscribe(self, job_id: str, future: asyncio.Future[WebhookDelivery]) -> None:
+        # Keeps a cancelled wait from holding memory until its job's event (maybe never).
+        waiting = self._subscribers.get(job_id)
+        if waiting is not None:
+            waiting.discard(future)
+            if not waiting:
+                del self._subscribers[job_id]
+
+    async def events(self) -> AsyncIterator[WebhookDelivery]:
+        """Accepted events, oldest first, until the receiver is closed.
+
+        Several iterators share one queue: each event goes to one of them.
+        """
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                self._queue.put_nowait(None)  # let the other iterators end as well
+                return
+            yield item
+
+    def __aiter__(self) -> AsyncIterator[WebhookDelivery]:
+        return self.events()
+
+    # -- aiohttp shells ---------------------------------------------------------------
+
+    async def handler(self, request: web.Request) -> web.Response:
+        """aiohttp handler: reads the raw body (refusing oversize first) and answers."""
+        if not self._closed:
+            declared = request.content_length
+            if declared is not None and declared > self._max_body_bytes:
+                # Refused from the header alone: the body is never read.
+                return self._respond(
+                    self._too_large(request.headers.get(defaults.WEBHOOK_EVENT_HEADER))
+                )
+        try:
+            # Bounded by the app's client_max_size (app() sets it to max_body_bytes).
+            raw_body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._respond(
+                self._too_large(request.headers.get(defaults.WEBHOOK_EVENT_HEADER))
+            )
+        return self._respond(self.receive(raw_body, request.headers))
+
+    @staticmethod
+    def _respond(verdict: WebhookVerdict) -> web.Response:
+        return web.json_response(dict(verdict.body), status=verdict.status)
+
+    def app(self, path: str = defaults.WEBHOOK_PATH) -> web.Application:
+        """An aiohttp app serving :meth:`handler` on ``POST path``."""
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise InvalidArgumentError("path", "must start with '/'")
+        # A body larger than the limit stops being read at the limit, not at its end.
+        application = web.Application(client_max_size=self._max_body_bytes)
+        application.router.add_post(path, self.handler)
+        return application
+
+    @contextlib.asynccontextmanager
+    async def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        path: str = defaults.WEBHOOK_PATH,
+    ) -> AsyncIterator[str]:
+        """Serve :meth:`app` on ``host:port`` (0: any free port) and yield its URL.
+
+        On exit the site stops and running callbacks are given ``callback_grace`` seconds
+        to finish; the receiver itself stays open (``aclose()`` ends it).
+        """
+        runner = web.AppRunner(
+            self.app(path),
+            access_log=None,
+            shutdown_timeout=defaults.WEBHOOK_SHUTDOWN_TIMEOUT,
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            bound_host, bound_port = runner.addresses[0][:2]
+            shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+            url = f"http://{shown}:{bound_port}{path}"
+            logger.debug("webhook receiver listening on %s", url)
+            yield url
+        finally:
+            await runner.cleanup()
+            await self._finish_callbacks()
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def _finish_callbacks(self) -> None:
+        while self._tasks:
+            tasks = set(self._tasks)
+            _, pending = await asyncio.wait(tasks, timeout=self._callback_grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Stop accepting (later deliveries get 503, so the sender retries elsewhere or
+        later), end iterators after the queued events, cancel pending subscriptions, and
+        let running callbacks finish (``callback_grace`` seconds, then cancelled)."""
+        if self._closed:
+            return
+        self._closed = True
+        waiting = [f for futures in self._subscribers.values() for f in futures]
+        self._subscribers.clear()
+        for future in waiting:
+            future.cancel()
+        self._queue.put_nowait(None)
+        await self._finish_callbacks()
+
+    async def __aenter__(self) -> WebhookReceiver:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        secrets = ", ".join(s.prefix for s in self._secrets)
+        return f"WebhookReceiver(secrets=[{secrets}], counters={self.counters!r})"
