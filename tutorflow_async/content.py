@@ -93,10 +93,18 @@ class ContentSession(BaseSession):
         if webhooks is not None:
             self._poller.attach_events(webhooks)
 
-    def attach_webhooks(self, receiver: EventSource | None) -> None:
-        """Let a webhook receiver's terminal events end waits at once (polling stays as
-        the fallback for lost events); ``None`` detaches it."""
-        self._poller.attach_events(receiver)
+    def attach_webhooks(
+        self,
+        receiver: EventSource | None,
+        *,
+        fallback_interval: float = defaults.WEBHOOK_FALLBACK_INTERVAL,
+    ) -> None:
+        """Let a webhook receiver's terminal events end waits at once; ``None`` detaches.
+
+        Polling stays as the fallback for lost events: a job is first polled after
+        ``fallback_interval`` seconds, then at the backed-off interval.
+        """
+        self._poller.attach_events(receiver, fallback_interval=fallback_interval)
 
     @property
     def poller(self) -> ExpansionPoller:

@@ -136,9 +136,14 @@ class ExpansionPoller:
             len(self._watches), self._polls, self._fetches, self._event_count, self._transient
         )
 
-    def attach_events(self, source: EventSource | None) -> None:
-        """Let terminal webhook events end waits (``None`` detaches)."""
+    def attach_events(
+        self, source: EventSource | None, *, fallback_interval: float | None = None
+    ) -> None:
+        """Let terminal webhook events end waits (``None`` detaches); with events, a job
+        is first polled after ``fallback_interval`` seconds, in case its event is lost."""
         self._events = source
+        if fallback_interval is not None:
+            self._webhook_fallback = positive_number(fallback_interval, "fallback_interval")
 
     def last_status(self, job_id: str) -> str | None:
         return self._statuses.get(job_id)

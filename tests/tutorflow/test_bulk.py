@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
+from webhook_helpers import hooked_receiver
 
 import tutorflow_async as tf
 from tutorflow_async.testing import EmulatorConfig, Fault, FaultKind, TutorFlowEmulator
@@ -163,3 +164,24 @@ async def test_arguments_are_checked_before_any_request(emu: TutorFlowEmulator) 
         with pytest.raises(tf.InvalidArgumentError, match=r"^requests"):
             s.expand_many({"level": {}})  # type: ignore[dict-item]
     assert emu.counters.requests == 0
+
+
+async def test_with_webhooks_a_bulk_run_barely_polls(emu: TutorFlowEmulator) -> None:
+    get_job = ("GET", "/v1/content/integrations/expansions/{jobId}")
+    get_result = ("GET", "/v1/content/integrations/expansions/{jobId}/result")
+    emu.drop_webhooks(5)  # five deliveries lost entirely: polling must take over for them
+    async with (
+        tf.AdminSession.login(emu.admin_email, emu.admin_password,
+                              base_url=emu.base_url) as admin,
+        hooked_receiver(admin) as (receiver, _),
+        content(emu) as s,
+    ):
+        s.attach_webhooks(receiver, fallback_interval=1.0)
+        outcomes = [o async for o in s.expand_many(inputs(200), concurrency=100, **QUICK)]
+        await emu.drain_webhooks()
+    assert len(outcomes) == 200
+    assert Counter(o.status for o in outcomes) == {"completed": 190, "failed": 10}
+    by_route = emu.counters.by_route
+    assert by_route[get_result] == 200  # one result fetch per job
+    assert by_route[get_job] / 200 <= 1.05  # polls per job beyond create + result
+    assert s.poller.stats.events >= 195 and emu.counters.webhook_dropped == 5

@@ -4,7 +4,6 @@ receiver's verdicts and dispatch, and end-to-end deliveries from the real emulat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -18,6 +17,7 @@ import pytest
 from fast_settings import FAST
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from webhook_helpers import hooked_receiver
 
 import tutorflow_async as tf
 from tutorflow_async import webhooks
@@ -579,24 +579,6 @@ async def _expand(content: tf.ContentSession, name: str, *, fail: bool = False) 
     payload = {"title": name, "_emulator": {"fail": fail}}
     job = await content.expansions.create(payload, idempotency_key=f"webhook-test-{name}")
     return job.id
-
-
-@contextlib.asynccontextmanager
-async def hooked_receiver(
-    admin: tf.AdminSession, **kwargs: Any
-) -> AsyncIterator[tuple[WebhookReceiver, str]]:
-    """A served receiver registered through AdminSession, with the webhook's real secret.
-
-    The secret only exists once the webhook is created, which needs the URL: serve with
-    a placeholder secret, create the webhook, then set the secret it revealed.
-    """
-    async with (
-        WebhookReceiver("whsec_placeholder_until_created", **kwargs) as receiver,
-        receiver.serve() as url,
-    ):
-        hook = await admin.webhooks.create(url, events=["content.completed", "content.failed"])
-        receiver.set_secret(hook.secret)
-        yield receiver, hook.secret.reveal()
 
 
 async def test_emulator_delivery_end_to_end(
