@@ -1,101 +1,175 @@
-"""The demo: expand the sample lessons on a local emulator, no credentials needed.
+"""The demo: both SDKs on their local emulators, no credentials, nothing leaves 127.0.0.1.
 
 Run it with ``./dev demo`` (or ``python -m tutorflow_async.demo``). It starts the
-TutorFlow emulator on 127.0.0.1, logs in as its admin, creates a Content API key,
-expands every source JSON in ``examples/sources`` concurrently under the key's rate
-limit, waits for the jobs, and prints a summary. Nothing leaves this machine.
+TutorFlow emulator, logs in as its admin, creates a Content API key and a webhook that
+points at a local receiver, then expands every source JSON in ``examples/sources``
+through ``expand_many`` (webhooks end the waits; polling is only the fallback), prints a
+summary table, and finally walks the Next Tech emulator's contents with a metadata
+filter, resuming the walk halfway from its token as another process would.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
+import nexttech_async as nt
 import tutorflow_async as tf
+from nexttech_async.testing import NextTechEmulator, NextTechEmulatorConfig
 from tutorflow_async.testing import EmulatorConfig, TutorFlowEmulator
+from tutorflow_async.webhooks import WebhookReceiver
 
 SOURCES = Path(__file__).resolve().parent.parent / "examples" / "sources"
-POLL_EVERY = 0.25
 
 
-def load_sources(folder: Path) -> dict[str, dict[str, Any]]:
-    """Every ``*.json`` file of ``folder`` by name; a few built-in ones if there are none."""
+def load_sources(folder: Path) -> list[tf.ExpansionRequest]:
+    """Every ``*.json`` of ``folder`` as an input labelled with its file name."""
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if files:
-        return {f.name: json.loads(f.read_text(encoding="utf-8")) for f in files}
-    return {
-        f"builtin-{i}.json": {"level": {"id": f"l{i}", "lessons": [{"id": "v", "type": "review"}]}}
+        return [
+            tf.ExpansionRequest(
+                json.loads(f.read_text(encoding="utf-8")),
+                requested_outputs=["interactive_module", "expanded_quiz"],
+                label=f.name,
+            )
+            for f in files
+        ]
+    return [
+        tf.ExpansionRequest(
+            {"level": {"id": f"l{i}", "lessons": [{"id": "v"}]}}, label=f"builtin-{i}.json"
+        )
         for i in range(12)
-    }
+    ]
 
 
-async def wait_all(session: tf.ContentSession, jobs: dict[str, str]) -> dict[str, tf.ExpansionJob]:
-    """Poll each unfinished job until all are terminal (the shared poller comes later)."""
-    done: dict[str, tf.ExpansionJob] = {}
-    while len(done) < len(jobs):
-        pending = [name for name in jobs if name not in done]
-        states = await asyncio.gather(*(session.expansions.get(jobs[n]) for n in pending))
-        for name, job in zip(pending, states, strict=True):
-            if job.is_terminal:
-                done[name] = job
-        if len(done) < len(jobs):
-            await asyncio.sleep(POLL_EVERY)
-    return done
+class ProgressLine:
+    """One line that redraws itself on a terminal, or plain lines now and then otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.tty = sys.stdout.isatty()
+        self.started = time.monotonic()
+        self.last_plain = -1
+
+    def __call__(self, p: tf.BulkProgress) -> None:
+        done = p.done
+        line = (
+            f"created {p.created}/{self.total}  running {p.running}  "
+            f"completed {p.completed}  failed {p.failed}  errors {p.errors}  "
+            f"{time.monotonic() - self.started:.1f}s"
+        )
+        if self.tty:
+            print("\r" + line, end="", flush=True)
+        elif done in (self.total, self.total // 2) and done != self.last_plain:
+            self.last_plain = done
+            print(line)
+
+    def close(self) -> None:
+        if self.tty:
+            print()
 
 
-async def run(sources_dir: Path, failure_rate: float) -> int:
+async def expand_demo(sources_dir: Path, failure_rate: float) -> Counter[str]:
     config = EmulatorConfig(
         queued_seconds=0.2, processing_seconds=0.8, failure_rate=failure_rate, seed=7
     )
-    started = time.monotonic()
     async with TutorFlowEmulator(config) as emu:
         print(f"TutorFlow emulator on {emu.base_url}")
-        async with tf.AdminSession.login(
-            emu.admin_email, emu.admin_password, base_url=emu.base_url
-        ) as admin:
+        requests = load_sources(sources_dir)
+        async with (
+            tf.AdminSession.login(
+                emu.admin_email, emu.admin_password, base_url=emu.base_url
+            ) as admin,
+            WebhookReceiver("whsec_placeholder") as receiver,
+            receiver.serve() as hook_url,
+        ):
             created = await admin.api_keys.create("demo", rate_limit_per_minute=600)
-        print(f"created Content API key {created.api_key} (only the prefix is ever shown)")
-
-        sources = load_sources(sources_dir)
-        async with tf.ContentSession(
-            created.api_key, base_url=emu.base_url, rate_limit_per_minute=600
-        ) as content:
-            jobs = await asyncio.gather(
-                *(
-                    content.expansions.create(
-                        payload, requested_outputs=["interactive_module", "expanded_quiz"]
-                    )
-                    for payload in sources.values()
-                )
-            )
-            print(f"started {len(jobs)} expansion jobs")
-            finished = await wait_all(
-                content, dict(zip(sources, (j.id for j in jobs), strict=True))
-            )
-            results = {n: await content.expansions.result(j.id) for n, j in finished.items()}
+            hook = await admin.webhooks.create(hook_url)
+            receiver.set_secret(hook.secret)
+            print(f"created Content API key {created.api_key} (only the prefix is ever shown)")
+            print(f"webhook receiver on {hook_url}, signing secret {hook.secret}")
+            progress = ProgressLine(len(requests))
+            outcomes: list[tf.ExpansionOutcome] = []
+            async with tf.ContentSession(
+                created.api_key, base_url=emu.base_url, rate_limit_per_minute=600, webhooks=receiver
+            ) as s:
+                s.attach_webhooks(receiver, fallback_interval=5.0)
+                async for outcome in s.expand_many(
+                    requests,
+                    concurrency=16,
+                    on_progress=progress,
+                    timeout=60.0,
+                    poll_interval=0.25,
+                    max_interval=1.0,
+                ):
+                    outcomes.append(outcome)
+                progress.close()
+                polls = s.poller.stats
 
         print()
         print(f"{'source':<14} {'job':<28} {'status':<10} first output")
-        for name, result in results.items():
-            first = result.outputs[0] if result.outputs else None
-            url = first.manifest.public_url if first and first.manifest else None
-            detail = url or (result.job.error.message if result.job.error else "") or ""
-            print(f"{name:<14} {result.job.id:<28} {result.job.status:<10} {detail}")
-        counts = Counter(r.job.status for r in results.values())
+        for o in sorted(outcomes, key=lambda o: o.index):
+            detail = ""
+            if o.result is not None and o.result.outputs and o.result.outputs[0].manifest:
+                detail = o.result.outputs[0].manifest.public_url or ""
+            elif isinstance(o.error, tf.ExpansionFailed) and o.error.error is not None:
+                detail = o.error.error.message or ""
+            elif o.error is not None:
+                detail = str(o.error)
+            print(f"{o.label or o.index!s:<14} {o.job_id or '-':<28} {o.status:<10} {detail}")
+        counts = Counter(str(o.status) for o in outcomes)
         print()
         print(
-            f"{len(results)} jobs: "
+            f"{len(outcomes)} jobs: "
             + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
             + f"; {emu.counters.requests} requests, {emu.counters.rate_limited} rate-limited;"
-            f" {time.monotonic() - started:.1f}s"
+            f" {receiver.counters.accepted} webhook events, {polls.polls} status polls"
         )
-    return 0
+        return counts
+
+
+async def walk_demo() -> int:
+    async with NextTechEmulator(NextTechEmulatorConfig(page_size=20)) as emu:
+        start = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC).timestamp()
+        for i in range(240):  # bursts: several contents in the same second
+            level = ("beginner", "intermediate", "advanced")[i % 3]
+            emu.add_content(
+                start + i // 4 + (i % 4) * 0.01,
+                name=f"project-{i}",
+                metadata={"level": level, "language": "python"},
+            )
+        print(f"\nNext Tech emulator on {emu.base_url}")
+        async with nt.NextTechSession(emu.api_token, emu.secret_key, base_url=emu.base_url) as s:
+            walk = s.contents.iterate(project_metadata={"level": "intermediate"})
+            first = [await anext(walk) for _ in range(40)]
+            token = walk.resume_token
+        # Another process would pick the walk up from the token alone.
+        async with nt.NextTechSession(emu.api_token, emu.secret_key, base_url=emu.base_url) as s:
+            rest = [c async for c in s.contents.iterate(resume=token)]
+        contents = first + rest
+        ids = [c.id for c in contents]
+        assert len(ids) == len(set(ids)) == 80, "the walk must yield each content once"
+        print(
+            f"walked {len(contents)} 'intermediate' contents newest first "
+            f"({contents[0].created_at:%H:%M:%S} .. {contents[-1].created_at:%H:%M:%S}), "
+            f"resumed after 40 from a {len(token)}-byte token, "
+            f"{emu.counters.requests} requests"
+        )
+        return len(contents)
+
+
+async def run(sources_dir: Path, failure_rate: float) -> int:
+    started = time.monotonic()
+    counts = await expand_demo(sources_dir, failure_rate)
+    await walk_demo()
+    print(f"\ndemo finished in {time.monotonic() - started:.1f}s")
+    return 0 if counts.get("error", 0) == 0 and counts.get("invalid", 0) == 0 else 1
 
 
 def main(argv: list[str] | None = None) -> int:
