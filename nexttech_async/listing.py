@@ -11,7 +11,7 @@ from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.responses import Response
 from edu_async_core.session import structure
 
-from .cursor import Bound, Query, WalkRange
+from .cursor import Bound, CursorState, Query, WalkRange, plan
 from .errors import FAMILY
 from .filters import Filters, Instant, MetadataInput, date_params, instant_ms, iso_from_ms
 from .models import converter
@@ -42,6 +42,24 @@ def walk_range(before: Instant | None, after: Instant | None) -> WalkRange:
     return WalkRange(after=lower, before=upper)
 
 
+def request_of(
+    before: Instant | None,
+    after: Instant | None,
+    remote_user_id: str | None,
+    project_metadata: MetadataInput,
+    course_metadata: MetadataInput,
+    course_uid: Sequence[str] | str | None,
+) -> tuple[WalkRange, Filters]:
+    """The checked range and filters of a listing call (errors name the argument)."""
+    filters = Filters.build(
+        remote_user_id=remote_user_id,
+        project_metadata=project_metadata,
+        course_metadata=course_metadata,
+        course_uid=course_uid,
+    )
+    return walk_range(before, after), filters
+
+
 class Listing(Generic[M]):
     """A newest-first listing of Next Tech (``/contents`` or ``/grades``)."""
 
@@ -67,19 +85,10 @@ class Listing(Generic[M]):
         datetime is an error. Metadata filters take a mapping or a list of pairs (order
         kept); ``course_uid`` a list of course API keys.
         """
-        rng = walk_range(before, after)
-        filters = Filters.build(
-            remote_user_id=remote_user_id,
-            project_metadata=project_metadata,
-            course_metadata=course_metadata,
-            course_uid=course_uid,
+        rng, filters = request_of(
+            before, after, remote_user_id, project_metadata, course_metadata, course_uid
         )
-        query = Query(
-            rng.before.ms if rng.before else None,
-            rng.after.ms if rng.after else None,
-            rng.before.wire if rng.before else None,
-            rng.after.wire if rng.after else None,
-        )
+        query = plan(CursorState(), rng)  # a walk's first query is exactly this page
         items, response = await self.fetch(query, filters)
         return [self.structure(item, response) for item in items]
 
@@ -112,12 +121,8 @@ class Listing(Generic[M]):
                 )
             rng, filters, state = decode_token(resume, self._kind)
             return self._walk(rng, filters, state)
-        rng = walk_range(before, after)
-        filters = Filters.build(
-            remote_user_id=remote_user_id,
-            project_metadata=project_metadata,
-            course_metadata=course_metadata,
-            course_uid=course_uid,
+        rng, filters = request_of(
+            before, after, remote_user_id, project_metadata, course_metadata, course_uid
         )
         if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
             raise InvalidArgumentError("shards", f"expected a positive int, got {shards!r}")

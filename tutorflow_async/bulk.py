@@ -278,7 +278,17 @@ def expand_many(
     max_interval: float = defaults.POLL_MAX_INTERVAL,
     on_progress: Callable[[BulkProgress], None] | None = None,
 ) -> AsyncIterator[ExpansionOutcome]:
-    """See :meth:`ContentSession.expand_many`."""
+    """Expand many inputs, ``concurrency`` at a time; yield one outcome per input.
+
+    (This is ``ContentSession.expand_many``; ``session`` is the session.) Outcomes come
+    in completion order, each with the input's ``index``, ``label``, idempotency key, job
+    id, status and result or typed error. Nothing is lost: a bad input is an ``invalid``
+    outcome, a create that failed after retries an ``error`` one. With ``journal`` (a
+    file path), a re-run of the same inputs reports finished ones from the journal and
+    waits for created ones without creating them again. ``on_progress`` receives a
+    :class:`BulkProgress` snapshot after each change. Argument errors are raised here,
+    before any request.
+    """
     positive_int(concurrency, "concurrency")
     positive_number(timeout, "timeout")
     positive_number(poll_interval, "poll_interval")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import Final
 
 import aiohttp
 import attrs
@@ -20,10 +18,8 @@ from edu_async_core.transport import Transport, TransportConfig
 from edu_async_core.validation import path_segment, positive_int
 
 from . import bulk
-from .bulk import BulkProgress, ExpansionOutcome, ExpansionRequest
 from .errors import FAMILY
 from .expansions import Expansions
-from .journal import Journal
 from .models import ExpansionResult
 from .waiting import (
     EventSource,
@@ -166,37 +162,7 @@ class ContentSession(BaseSession):
             max_interval=max_interval,
         )
 
-    def expand_many(
-        self,
-        requests: Iterable[ExpansionRequest | Mapping[str, Any]],
-        *,
-        concurrency: int = defaults.BULK_CONCURRENCY,
-        journal: str | os.PathLike[str] | Journal | None = None,
-        timeout: float = defaults.WAIT_TIMEOUT,
-        poll_interval: float = defaults.POLL_INTERVAL,
-        max_interval: float = defaults.POLL_MAX_INTERVAL,
-        on_progress: Callable[[BulkProgress], None] | None = None,
-    ) -> AsyncIterator[ExpansionOutcome]:
-        """Expand many inputs, ``concurrency`` at a time; yield one outcome per input.
-
-        Outcomes come in completion order, each with the input's ``index``, ``label``,
-        idempotency key, job id, status and result or typed error. Nothing is lost: a bad
-        input is an ``invalid`` outcome, a create that failed after retries an ``error``
-        one. With ``journal`` (a file path), a re-run of the same inputs reports finished
-        ones from the journal and waits for created ones without creating them again.
-        ``on_progress`` receives a :class:`BulkProgress` snapshot after each change.
-        Argument errors are raised here, before any request.
-        """
-        return bulk.expand_many(
-            self,
-            requests,
-            concurrency=concurrency,
-            journal=journal,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_interval=max_interval,
-            on_progress=on_progress,
-        )
+    expand_many = bulk.expand_many
 
     async def close(self) -> None:
         await self._poller.aclose()
