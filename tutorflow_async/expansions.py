@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from edu_async_core import defaults
 from edu_async_core.errors import InvalidArgumentError
+from edu_async_core.responses import Response
 from edu_async_core.session import structure
 from edu_async_core.transport import ensure_json_object
 from edu_async_core.validation import path_segment, str_list
@@ -92,6 +93,21 @@ def prepare_create(
     return body, key
 
 
+def read_job(response: Response) -> ExpansionJob:
+    """A job from a create or status answer, in either documented shape; anything else is
+    the SDK's ``BadResponseError``."""
+    document = ensure_json_object(response, "an expansion job", FAMILY)
+    return structure(converter, normalize_job(document), ExpansionJob, response, FAMILY)
+
+
+def read_result(response: Response) -> ExpansionResult:
+    """The result endpoint's answer (the whole document kept in ``raw``)."""
+    document = ensure_json_object(response, "an expansion result", FAMILY)
+    result = structure(converter, normalize_result(document), ExpansionResult, response, FAMILY)
+    object.__setattr__(result, "raw", document)
+    return result
+
+
 class Expansions:
     """Expansion jobs: turn source JSON into modules, videos and quizzes."""
 
@@ -122,15 +138,13 @@ class Expansions:
         response = await self._transport.request(
             "POST", EXPANSIONS_PATH, json_body=body, idempotency_key=key
         )
-        document = ensure_json_object(response, "an expansion job", FAMILY)
-        return structure(converter, normalize_job(document), ExpansionJob, response, FAMILY)
+        return read_job(response)
 
     async def get(self, job_id: str) -> ExpansionJob:
         """The job's current status and its output rows."""
         path = f"{EXPANSIONS_PATH}/{path_segment(job_id, 'job_id')}"
         response = await self._transport.request("GET", path)
-        document = ensure_json_object(response, "an expansion job", FAMILY)
-        return structure(converter, normalize_job(document), ExpansionJob, response, FAMILY)
+        return read_job(response)
 
     async def result(self, job_id: str) -> ExpansionResult:
         """The job, its outputs with manifests, and the combined manifest.
