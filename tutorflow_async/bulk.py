@@ -13,7 +13,7 @@ import asyncio
 import enum
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -140,7 +140,7 @@ class _Run:
         if self._on_progress is not None:
             self._on_progress(attrs.evolve(self.progress))
 
-    async def outcomes(self) -> AsyncIterator[ExpansionOutcome]:
+    async def outcomes(self) -> AsyncGenerator[ExpansionOutcome, None]:
         workers = [asyncio.create_task(self._worker()) for _ in range(self._concurrency)]
         remaining = len(workers)
         try:
@@ -277,7 +277,7 @@ def expand_many(
     poll_interval: float = defaults.POLL_INTERVAL,
     max_interval: float = defaults.POLL_MAX_INTERVAL,
     on_progress: Callable[[BulkProgress], None] | None = None,
-) -> AsyncIterator[ExpansionOutcome]:
+) -> AsyncGenerator[ExpansionOutcome, None]:
     """Expand many inputs, ``concurrency`` at a time; yield one outcome per input.
 
     (This is ``ContentSession.expand_many``; ``session`` is the session.) Outcomes come
@@ -287,7 +287,8 @@ def expand_many(
     file path), a re-run of the same inputs reports finished ones from the journal and
     waits for created ones without creating them again. ``on_progress`` receives a
     :class:`BulkProgress` snapshot after each change. Argument errors are raised here,
-    before any request.
+    before any request. To stop early, ``await outcomes.aclose()`` (or use
+    ``contextlib.aclosing``): it cancels the inputs in progress.
     """
     positive_int(concurrency, "concurrency")
     positive_number(timeout, "timeout")

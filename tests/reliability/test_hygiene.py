@@ -48,12 +48,12 @@ async def test_cancelled_waits_and_bulk_runs_leave_nothing_behind() -> None:
                  for j in jobs]
         bulk = session.expand_many([{**SLOW, "m": i} for i in range(50)], concurrency=10,
                                    poll_interval=0.01, max_interval=0.02)
-        consumer = asyncio.create_task(anext(bulk))
+        consumer = asyncio.ensure_future(anext(bulk))
         await asyncio.sleep(0.3)  # polls and creates are in flight
         for task in [*waits, consumer]:
             task.cancel()
         await asyncio.gather(*waits, consumer, return_exceptions=True)
-        await bulk.aclose()  # type: ignore[attr-defined]
+        await bulk.aclose()
         await session.close()
         await settle()
         assert sdk_tasks(before) == []
