@@ -15,7 +15,7 @@ from .cursor import Bound, CursorState, Query, WalkRange, plan
 from .errors import FAMILY
 from .filters import Filters, Instant, MetadataInput, date_params, instant_ms, iso_from_ms
 from .models import converter
-from .shards import ShardedWalk, split_range
+from .shards import WINDOWS_PER_SHARD, ShardedWalk, split_range
 from .walk import AsyncWalk, Walk, decode_token
 
 if TYPE_CHECKING:
@@ -133,8 +133,9 @@ class Listing(Generic[M]):
         if rng.before is None:
             now_ms = int(time.time() * 1000)
             rng = WalkRange(after=rng.after, before=Bound.user(iso_from_ms(now_ms), now_ms))
-        walks = [self._walk(part, filters, None) for part in split_range(rng, shards)]
-        return ShardedWalk(walks, rng, ordered=ordered)
+        parts = split_range(rng, shards * WINDOWS_PER_SHARD)
+        walks = [self._walk(part, filters, None) for part in parts]
+        return ShardedWalk(walks, rng, ordered=ordered, concurrency=shards)
 
     def _walk(self, rng: WalkRange, filters: Filters, state: Any) -> Walk[M]:
         return Walk(

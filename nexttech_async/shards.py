@@ -1,9 +1,15 @@
 """A walk split into date windows that run concurrently, merged back in order.
 
-Each shard is an ordinary :class:`~nexttech_async.walk.Walk` over a window of whole
-seconds, so every guarantee of the sequential walk holds inside it; windows meet at
-second boundaries and each keeps only its own seconds, so no item falls between two
-shards or lands in both, whatever the server's bound semantics.
+Each window is an ordinary :class:`~nexttech_async.walk.Walk` over whole seconds, so
+every guarantee of the sequential walk holds inside it; windows meet at second
+boundaries and each keeps only its own seconds, so no item falls between two windows or
+lands in both, whatever the server's bound semantics.
+
+The range is cut into several windows per shard. Up to ``shards`` windows are walked at
+once, newest first; a window's slot passes to the next window only once the consumer
+has read it, so memory stays bounded by ``shards`` windows' buffers while the walk
+stays pipelined (one large window per shard would stall: the later shards fill their
+buffers and wait while the first is read).
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from .walk import AsyncWalk, Position, Walk, encode_token
 
 M = TypeVar("M")
 
-#: Items a shard may run ahead of the consumer before it waits (bounds memory).
+#: Items one window may hold ahead of the consumer before it waits (bounds memory).
 SHARD_BUFFER = 2_000
+#: Windows per shard: small windows keep every shard busy while the consumer reads in order.
+WINDOWS_PER_SHARD = 8
 
 _DONE: Any = object()
 
@@ -53,11 +61,14 @@ class ShardedWalk(AsyncWalk[M]):
         rng: WalkRange,
         *,
         ordered: bool = True,
+        concurrency: int | None = None,
         buffer: int = SHARD_BUFFER,
     ) -> None:
         self._walks = walks
         self._range = rng
         self._ordered = ordered
+        self._concurrency = concurrency or len(walks)
+        self._slots = asyncio.Semaphore(self._concurrency)
         self._queues: list[asyncio.Queue[Any]] = [asyncio.Queue(buffer) for _ in walks]
         self._tasks: list[asyncio.Task[None]] = []
         self._iter: AsyncIterator[M] | None = None
@@ -66,6 +77,11 @@ class ShardedWalk(AsyncWalk[M]):
 
     @property
     def shards(self) -> int:
+        """How many windows are walked at once."""
+        return self._concurrency
+
+    @property
+    def windows(self) -> int:
         return len(self._walks)
 
     async def __anext__(self) -> M:
@@ -96,8 +112,10 @@ class ShardedWalk(AsyncWalk[M]):
         for walk, queue in zip(self._walks, self._queues, strict=True):
             self._tasks.append(asyncio.create_task(self._pump(walk, queue)))
 
-    @staticmethod
-    async def _pump(walk: Walk[M], queue: asyncio.Queue[Any]) -> None:
+    async def _pump(self, walk: Walk[M], queue: asyncio.Queue[Any]) -> None:
+        # Slots are taken in window order (the semaphore is fair) and given back by the
+        # consumer once it has read the window.
+        await self._slots.acquire()
         try:
             while True:
                 await queue.put(await walk.next_with_ref())
@@ -115,6 +133,7 @@ class ShardedWalk(AsyncWalk[M]):
                 item, ref = entry
                 self._position.handed_out(ref)
                 yield item
+            self._slots.release()
         self._current = len(self._queues)
 
     async def _unordered_items(self) -> AsyncIterator[M]:
@@ -130,6 +149,7 @@ class ShardedWalk(AsyncWalk[M]):
                     entry = task.result()
                     if entry is _DONE:
                         live.discard(i)
+                        self._slots.release()
                     elif isinstance(entry, Exception):
                         raise entry
                     else:

@@ -60,33 +60,39 @@ class Position:
     """Where a resumed walk would start: right after the last item handed out.
 
     The cursor may already be a page further on; this keeps the boundary second of the
-    last item and the ids handed out in it (the cursor's own dedupe set), so a token
-    costs O(1) per item to maintain.
+    last item and the ids handed out in it (the cursor's own dedupe set). Handing out an
+    item costs O(1); the state is only built when a token is asked for.
     """
 
-    __slots__ = ("_seen", "_state")
+    __slots__ = ("_base", "_hi", "_seen", "_windows")
 
     def __init__(self, state: CursorState) -> None:
-        self._state = state
+        self._base: CursorState | None = state  # a settled state, or None after an item
+        self._hi = state.hi
+        self._windows = state.windows
         self._seen: set[Any] = set(state.seen)
 
     def handed_out(self, ref: ItemRef, windows: tuple[tuple[int, int], ...] = ()) -> None:
-        state = self._state
-        if ref.second != state.hi or state.hi_complete:
+        base = self._base
+        if ref.second != self._hi or (base is not None and base.hi_complete):
             self._seen = set()
+            self._hi = ref.second
         self._seen.add(ref.key)
-        if ref.second != state.hi or state.hi_complete or state.windows != windows:
-            self._state = CursorState(hi=ref.second, windows=windows)
+        self._windows = windows
+        self._base = None
 
     def settle(self, state: CursorState) -> None:
         """Nothing is pending: the cursor's own state is the resume point."""
-        self._state = state
+        self._base = state
+        self._hi = state.hi
+        self._windows = state.windows
         self._seen = set(state.seen)
 
     def state(self, facts: CursorState) -> CursorState:
         """The resume state, with what the walk learned about the server from ``facts``."""
+        own = self._base or CursorState(hi=self._hi, windows=self._windows)
         return attrs.evolve(
-            self._state,
+            own,
             seen=frozenset(self._seen),
             before_inclusive=facts.before_inclusive,
             after_inclusive=facts.after_inclusive,
