@@ -7,6 +7,12 @@ application comes from a top-level factory function (it is pickled by reference)
     with ServerProcess(fixed_json_app, {"/v1/ping": b"{}"}) as server:
         url = server.url + "/v1/ping"
 
+``EmulatorProcess`` does the same for an emulator (``TutorFlowEmulator``,
+``NextTechEmulator``, built by a top-level factory in the child) and runs functions on it
+there (``emu.call(seed, 1000)``, ``emu.call(read_counters)``). ``run_in_child`` runs one
+``async def`` in a fresh process (for figures a process's history would spoil, such as
+peak RSS), and ``RssSampler`` follows this process's RSS from a thread.
+
 ``interleaved_rounds`` runs several variants of the same workload in alternating rounds
 (rotating who goes first) and sums each one's process CPU and wall time, so that noise on
 a shared machine hits every variant alike.
@@ -17,16 +23,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 import multiprocessing
 import multiprocessing.connection
 import os
+import resource
 import signal
 import statistics
+import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import traceback
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self, TypeVar
 
 from aiohttp import web
 
@@ -35,6 +45,7 @@ SERVER_MAX_LIFETIME = 600.0
 """A server process stops by itself after this many seconds, whatever its parent does."""
 
 AppFactory = Callable[..., web.Application]
+R = TypeVar("R")
 
 
 # -- servers ---------------------------------------------------------------------------------
@@ -271,3 +282,341 @@ def round_ratios(numerator: Tally, denominator: Tally) -> list[float]:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+# -- emulators and clients in other processes ----------------------------------------------
+
+
+class Emulator(Protocol):
+    """What :class:`EmulatorProcess` runs: an emulator with ``start``/``close``/``base_url``."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+EmulatorFactory = Callable[..., Emulator]
+
+
+def _run_emulator(
+    factory: EmulatorFactory,
+    args: tuple[Any, ...],
+    conn: multiprocessing.connection.Connection,
+    max_lifetime: float,
+) -> None:
+    """The emulator process: build and start it, send its URL, then answer calls."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+    async def serve() -> None:
+        emulator = factory(*args)
+        await emulator.start()
+        loop = asyncio.get_running_loop()
+        inbox: asyncio.Queue[Any] = asyncio.Queue()
+
+        def readable() -> None:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):  # the parent has gone: stop
+                message = None
+                loop.remove_reader(conn.fileno())
+            inbox.put_nowait(message)
+
+        try:
+            conn.send(emulator.base_url)
+            loop.add_reader(conn.fileno(), readable)
+            deadline = loop.time() + max_lifetime
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        message = await inbox.get()
+                except TimeoutError:
+                    break
+                if message is None or message == "stop":
+                    break
+                func, call_args = message
+                try:
+                    result = func(emulator, *call_args)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    reply: tuple[str, Any] = ("ok", result)
+                except Exception as exc:  # reported to the caller, raised there
+                    reply = ("error", f"{type(exc).__name__}: {exc}")
+                conn.send(reply)
+        finally:
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(conn.fileno())
+            await emulator.close()
+
+    asyncio.run(serve())
+
+
+class EmulatorProcess:
+    """An emulator served by a spawned process, driven by calls, for a ``with`` block.
+
+    ``factory(*args)`` (a top-level function: it is pickled by reference) builds the
+    emulator in the child, which starts it and sends back its ``base_url``. Then
+    ``call(func, *args)`` runs ``func(emulator, *args)`` there (a top-level function; it
+    may be async) and returns its (picklable) result: seed data, read counters, change a
+    knob. The emulator's CPU and memory are then not the client's.
+    """
+
+    def __init__(
+        self,
+        factory: EmulatorFactory,
+        *args: Any,
+        start_timeout: float = 60.0,
+        call_timeout: float = 60.0,
+        max_lifetime: float = SERVER_MAX_LIFETIME,
+    ) -> None:
+        self._factory = factory
+        self._args = args
+        self._start_timeout = start_timeout
+        self._call_timeout = call_timeout
+        self._max_lifetime = max_lifetime
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: multiprocessing.connection.Connection | None = None
+        self._lock = threading.Lock()
+        self.base_url = ""
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def start(self) -> Self:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        process = ctx.Process(
+            target=_run_emulator,
+            args=(self._factory, self._args, child, self._max_lifetime),
+            name="bench-emulator",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+        try:
+            if not parent.poll(self._start_timeout):
+                raise RuntimeError(f"emulator did not start in {self._start_timeout}s")
+            self.base_url = str(parent.recv())
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def call(self, func: Callable[..., R], *args: Any) -> R:
+        """``func(emulator, *args)`` in the emulator process (blocks; see :meth:`acall`)."""
+        result: R = self._call(func, args)
+        return result
+
+    def call_async(self, func: Callable[..., Awaitable[R]], *args: Any) -> R:
+        """Like :meth:`call`, for an ``async def`` function (awaited in the child)."""
+        result: R = self._call(func, args)
+        return result
+
+    async def acall(self, func: Callable[..., R], *args: Any) -> R:
+        """:meth:`call` from a running event loop, without blocking it."""
+        result: R = await asyncio.to_thread(self._call, func, args)
+        return result
+
+    async def acall_async(self, func: Callable[..., Awaitable[R]], *args: Any) -> R:
+        """:meth:`call_async` from a running event loop, without blocking it."""
+        result: R = await asyncio.to_thread(self._call, func, args)
+        return result
+
+    def _call(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise RuntimeError("the emulator process is not running")
+            conn.send((func, args))
+            if not conn.poll(self._call_timeout):
+                raise RuntimeError(f"emulator call {func.__name__} took over {self._call_timeout}s")
+            status, value = conn.recv()
+        if status != "ok":
+            raise RuntimeError(f"emulator call {func.__name__} failed: {value}")
+        return value
+
+    def stop(self) -> None:
+        with self._lock:
+            process, conn = self._process, self._conn
+            self._process = self._conn = None
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.send("stop")
+            conn.close()
+        if process is not None:
+            process.join(10)
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _run_child(
+    func: Callable[..., Coroutine[Any, Any, Any]],
+    args: tuple[Any, ...],
+    conn: multiprocessing.connection.Connection,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        reply: tuple[str, Any] = ("ok", asyncio.run(func(*args)))
+    except BaseException:
+        reply = ("error", traceback.format_exc())
+    conn.send(reply)
+    conn.close()
+
+
+def run_in_child(func: Callable[..., Coroutine[Any, Any, R]], *args: Any, timeout: float) -> R:
+    """``asyncio.run(func(*args))`` in a fresh spawned process; its (picklable) result.
+
+    For measurements that a process's history would spoil, such as peak RSS. ``func`` is
+    a top-level ``async def`` (pickled by reference). Raises ``RuntimeError`` with the
+    child's traceback if it failed, or if it took over ``timeout`` seconds (it is killed).
+    """
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_run_child, args=(func, args, child), name="bench-client")
+    process.start()
+    child.close()
+    try:
+        if not parent.poll(timeout):
+            raise RuntimeError(f"child {func.__name__} did not finish in {timeout}s")
+        status, value = parent.recv()
+    except EOFError:
+        raise RuntimeError(f"child {func.__name__} died (exit code {process.exitcode})") from None
+    finally:
+        parent.close()
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+    if status != "ok":
+        raise RuntimeError(f"child {func.__name__} failed:\n{value}")
+    result: R = value
+    return result
+
+
+# -- memory ----------------------------------------------------------------------------------
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process right now (Linux ``/proc``; else the peak)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return peak_rss_bytes()
+
+
+def peak_rss_bytes() -> int:
+    """The most this process has ever been resident (``ru_maxrss``; kB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class RssSampler:
+    """Samples this process's RSS every ``interval`` seconds from a thread (``with`` block).
+
+    ``peak_growth`` is the largest RSS seen minus the RSS when the block began: unlike
+    ``ru_maxrss``, it does not depend on what the process did before.
+    """
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.start_rss = 0
+        self.peak_rss = 0
+
+    @property
+    def peak_growth(self) -> int:
+        return max(0, self.peak_rss - self.start_rss)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.peak_rss = max(self.peak_rss, rss_bytes())
+
+    def __enter__(self) -> Self:
+        self.start_rss = self.peak_rss = rss_bytes()
+        self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.peak_rss = max(self.peak_rss, rss_bytes())
+
+
+# -- the TutorFlow emulator, driven from another process -------------------------------------
+# Functions for ``EmulatorProcess(TutorFlowEmulator, EmulatorConfig(...)).call(...)``: they
+# run in the emulator's process and return plain, picklable values.
+
+GET_JOB_ROUTE = "GET /v1/content/integrations/expansions/{jobId}"
+GET_RESULT_ROUTE = "GET /v1/content/integrations/expansions/{jobId}/result"
+CREATE_ROUTE = "POST /v1/content/integrations/expansions"
+
+
+def tutorflow_key(emu: Any, name: str, rate_limit_per_window: int) -> tuple[str, str]:
+    """A new content key of ``emu`` (a ``TutorFlowEmulator``): ``(secret, key_id)``."""
+    issued = emu.create_api_key(name=name, rate_limit_per_minute=rate_limit_per_window)
+    return issued.api_key, issued.key_id
+
+
+def tutorflow_counters(emu: Any) -> dict[str, Any]:
+    """The emulator's counters as plain data; routes as ``"METHOD template"``."""
+    c = emu.counters
+    return {
+        "requests": c.requests,
+        "by_route": {f"{method} {template}": n for (method, template), n in c.by_route.items()},
+        "by_status": dict(c.by_status),
+        "rate_limited": c.rate_limited,
+        "webhook_deliveries": c.webhook_deliveries,
+        "webhook_failures": c.webhook_failures,
+        "jobs_created": emu.jobs_created,
+    }
+
+
+def tutorflow_max_in_window(emu: Any, key_id: str) -> int:
+    """Most requests of ``key_id`` the emulator admitted in any of its rate-limit windows."""
+    result: int = emu.max_requests_in_window(key_id)
+    return result
+
+
+async def tutorflow_drain_webhooks(emu: Any) -> None:
+    """Wait until every webhook delivery scheduled so far succeeded or gave up."""
+    await emu.drain_webhooks()
+
+
+def counter_delta(after: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
+    """``after - before`` of two ``tutorflow_counters`` snapshots (nested dicts too)."""
+    out: dict[str, Any] = {}
+    for key, value in after.items():
+        old = before.get(key)
+        if isinstance(value, dict):
+            old_map = old if isinstance(old, dict) else {}
+            out[key] = {k: v - old_map.get(k, 0) for k, v in value.items() if v - old_map.get(k, 0)}
+        else:
+            out[key] = value - (old or 0)
+    return out
