@@ -9,6 +9,7 @@ import random
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from tutorflow_async.testing import EmulatorConfig, TutorFlowEmulator
 
@@ -17,7 +18,7 @@ INPUTS = 150
 KILLS = 20
 
 
-async def run_child(args: list[str], kill_after: float | None) -> list[dict[str, object]]:
+async def run_child(args: list[str], kill_after: float | None) -> list[dict[str, Any]]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(CHILD), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
