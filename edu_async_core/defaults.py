@@ -113,3 +113,22 @@ WEBHOOK_PATH: Final = "/webhooks"
 WEBHOOK_CALLBACK_GRACE: Final = 5.0
 #: Seconds the served site waits for open connections when it stops.
 WEBHOOK_SHUTDOWN_TIMEOUT: Final = 1.0
+
+# Command-line tools (tutorflow-async, nexttech-async)
+#: Admin credentials the CLI reads when no option gives them (our names; the vendor's
+#: guides name none). A JWT wins over email + password.
+TUTORFLOW_ENV_ADMIN_JWT: Final = "TUTORFLOW_ADMIN_JWT"
+TUTORFLOW_ENV_ADMIN_EMAIL: Final = "TUTORFLOW_ADMIN_EMAIL"
+TUTORFLOW_ENV_ADMIN_PASSWORD: Final = "TUTORFLOW_ADMIN_PASSWORD"  # noqa: S105 (a variable name)
+#: Signing secret ``webhooks listen`` reads when ``--secret-file`` is not given.
+TUTORFLOW_ENV_WEBHOOK_SECRET: Final = "TUTORFLOW_WEBHOOK_SECRET"  # noqa: S105 (a variable name)
+#: Seconds between redraws of a progress bar on a terminal.
+CLI_PROGRESS_REDRAW: Final = 0.1
+#: Seconds between plain progress lines when the output is not a terminal.
+CLI_PROGRESS_PLAIN_EVERY: Final = 5.0
+#: Width of the bar itself, in characters.
+CLI_PROGRESS_BAR_WIDTH: Final = 24
+#: Port the emulator commands listen on unless told otherwise (0: any free port).
+CLI_EMULATOR_PORT: Final = 0
+#: Rate limit of the ready key the emulator commands print, per minute.
+CLI_EMULATOR_KEY_RATE: Final = 600

@@ -1,0 +1,257 @@
+"""``nexttech-async``: walk Next Tech contents and grades from the command line.
+
+``contents`` and ``grades`` stream every item of a range as JSON lines (the item as the
+API sent it), newest first, each exactly once. With ``--resume-file`` a walk that is
+stopped (Ctrl-C, ``--limit``, a crash between saves) continues where it was on the next
+run. ``emulator`` runs the local Next Tech emulator with sample data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edu_async_core import defaults
+from edu_async_core.cli import (
+    CommandError,
+    ExitCode,
+    Output,
+    ProgressDisplay,
+    add_output_options,
+    configure_logging,
+    read_secret,
+    run,
+    wait_for_stop,
+    write_env_file,
+)
+
+from ..listing import Listing
+from ..session import NextTechSession
+from ..testing import NextTechEmulator, NextTechEmulatorConfig
+from ..testing.samples import add_sample_contents, add_sample_grades
+from ..walk import AsyncWalk
+
+__all__ = ["build_parser", "main"]
+
+#: Items between two saves of the resume file (and at every stop).
+RESUME_SAVE_EVERY = 200
+
+
+def _pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _session(args: argparse.Namespace) -> NextTechSession:
+    token = args.api_token or os.environ.get(defaults.NEXTTECH_ENV_API_TOKEN) or None
+    secret = read_secret(args.secret_key_file, defaults.NEXTTECH_ENV_SECRET_KEY, "secret key")
+    if token is None or secret is None:
+        raise CommandError(
+            f"no credentials: set ${defaults.NEXTTECH_ENV_API_TOKEN} (or --api-token) and "
+            f"${defaults.NEXTTECH_ENV_SECRET_KEY} (or --secret-key-file)",
+            ExitCode.AUTH,
+        )
+    return NextTechSession(token, secret, base_url=args.base_url)
+
+
+def _save_token(path: str, token: str) -> None:
+    # Replace atomically: a kill mid-write must leave the previous token, not half of one.
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=".resume-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token)
+    os.replace(tmp, target)
+
+
+def _forget_token(path: str) -> None:
+    # A finished walk must not be "resumed" by the next run: that one starts afresh.
+    Path(path).unlink(missing_ok=True)
+
+
+def _load_token(args: argparse.Namespace) -> str | None:
+    if args.resume is not None:
+        return str(args.resume)
+    if args.resume_file and Path(args.resume_file).is_file():
+        text = Path(args.resume_file).read_text(encoding="utf-8").strip()
+        return text or None
+    return None
+
+
+async def walk(args: argparse.Namespace, out: Output) -> int:
+    token = _load_token(args)
+    async with _session(args) as session:
+        listing: Listing[Any] = (
+            session.contents if args.command == "contents" else session.grades
+        )
+        items: AsyncWalk[Any]
+        if token is not None:
+            out.note("resuming the walk from its token")
+            items = listing.iterate(resume=token)
+        else:
+            items = listing.iterate(
+                after=args.after,
+                before=args.before,
+                remote_user_id=args.remote_user_id,
+                project_metadata=args.project_metadata,
+                course_metadata=args.course_metadata,
+                course_uid=args.course_uid,
+                shards=args.shards,
+                ordered=not args.unordered,
+            )
+        progress = ProgressDisplay(out.stderr, total=None, unit=" items", enabled=not out.quiet)
+        count = 0
+        finished = False
+        try:
+            async with items:
+                async for item in items:
+                    out.record(dict(item.raw))
+                    count += 1
+                    progress.update(count)
+                    if args.resume_file and count % RESUME_SAVE_EVERY == 0:
+                        _save_token(args.resume_file, items.resume_token)
+                    if args.limit and count >= args.limit:
+                        break
+                else:
+                    finished = True
+        finally:
+            progress.close()
+            if args.resume_file and not finished and count:
+                _save_token(args.resume_file, items.resume_token)
+                out.note(f"stopped after {count} items; run again to resume from "
+                         f"{args.resume_file}")
+        if finished and args.resume_file:
+            _forget_token(args.resume_file)
+        if finished:
+            out.note(f"walk complete: {count} items")
+    return ExitCode.OK
+
+
+async def emulator(args: argparse.Namespace, out: Output) -> int:
+    """Run the emulator with sample data until stopped; print its URL and credentials.
+
+    The credentials are the emulator's own, made up at start and gone when it stops, so
+    printing them is what makes it usable from a shell or a harness.
+    """
+    config = NextTechEmulatorConfig(
+        host=args.host,
+        port=args.port,
+        page_size=args.page_size,
+        before_inclusive=args.before_inclusive,
+        after_inclusive=args.after_inclusive,
+        time_resolution=args.time_resolution,
+        latency=args.latency,
+        seed=args.seed,
+    )
+    async with NextTechEmulator(config) as emu:
+        add_sample_contents(emu, args.contents)
+        add_sample_grades(emu, args.grades)
+        env = {
+            defaults.NEXTTECH_ENV_BASE_URL: emu.base_url,
+            defaults.NEXTTECH_ENV_API_TOKEN: emu.api_token,
+            defaults.NEXTTECH_ENV_SECRET_KEY: emu.secret_key,
+        }
+        if args.env_file:
+            write_env_file(args.env_file, env)
+        out.record(env, "\n".join(f"{k}={v}" for k, v in env.items()))
+        out.note(
+            f"Next Tech emulator on {emu.base_url} with {args.contents} contents and "
+            f"{args.grades} grades (Ctrl-C to stop)"
+        )
+        await wait_for_stop(args.duration)
+        out.note(f"stopped after {emu.counters.requests} requests")
+    return ExitCode.OK
+
+
+def _common() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    add_output_options(parent)
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nexttech-async",
+        description="Walk Next Tech contents and grades. Exit codes: 0 ok, 1 error, "
+        "2 usage, 3 auth, 130 interrupted.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in ("contents", "grades"):
+        sub = commands.add_parser(
+            name, parents=[_common()],
+            help=f"stream every {name[:-1]} of a range as JSON lines, newest first",
+        )
+        connection = sub.add_argument_group("connection")
+        connection.add_argument("--base-url", help=f"default ${defaults.NEXTTECH_ENV_BASE_URL}, "
+                                f"else {defaults.NEXTTECH_BASE_URL}")
+        connection.add_argument("--api-token",
+                                help=f"API token (default ${defaults.NEXTTECH_ENV_API_TOKEN})")
+        connection.add_argument("--secret-key-file", metavar="FILE", help="file holding the "
+                                f"secret key (default ${defaults.NEXTTECH_ENV_SECRET_KEY})")
+        filters = sub.add_argument_group("filters")
+        filters.add_argument("--after", help="ISO 8601 time with a zone, e.g. 2026-01-01T00:00Z")
+        filters.add_argument("--before", help="ISO 8601 time with a zone")
+        filters.add_argument("--remote-user-id")
+        filters.add_argument("--project-metadata", type=_pair, action="append",
+                             metavar="KEY=VALUE", help="repeatable; all must match")
+        filters.add_argument("--course-metadata", type=_pair, action="append",
+                             metavar="KEY=VALUE", help="repeatable; all must match")
+        filters.add_argument("--course-uid", action="append", metavar="UID",
+                             help="course API key (repeatable)")
+        walking = sub.add_argument_group("walk")
+        walking.add_argument("--shards", type=_positive_int, default=1,
+                             help="date windows walked at once (needs --after)")
+        walking.add_argument("--unordered", action="store_true",
+                             help="with --shards: print items as they arrive")
+        walking.add_argument("--limit", type=_positive_int, help="stop after N items")
+        walking.add_argument("--resume", metavar="TOKEN", help="continue from a resume token")
+        walking.add_argument("--resume-file", metavar="FILE",
+                             help="keep the resume token here; a re-run continues from it")
+        sub.set_defaults(handler=walk)
+
+    emu = commands.add_parser(
+        "emulator", parents=[_common()],
+        help="run the local Next Tech emulator with sample data; prints URL and credentials",
+    )
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=defaults.CLI_EMULATOR_PORT)
+    emu.add_argument("--contents", type=_non_negative_int, default=200)
+    emu.add_argument("--grades", type=_non_negative_int, default=50)
+    emu.add_argument("--page-size", type=_positive_int, default=100)
+    emu.add_argument("--before-inclusive", action="store_true")
+    emu.add_argument("--after-inclusive", action="store_true")
+    emu.add_argument("--time-resolution", choices=["millisecond", "second"],
+                     default="millisecond")
+    emu.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
+    emu.add_argument("--seed", type=int, default=0)
+    emu.add_argument("--env-file", metavar="FILE", help="also write the variables to FILE")
+    emu.add_argument("--duration", type=float, help="stop after N seconds")
+    emu.set_defaults(handler=emulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``nexttech-async``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    out = Output(json_mode=args.json, quiet=args.quiet)
+    configure_logging(args.verbose, out.stderr)
+    return run(lambda: args.handler(args, out), out)

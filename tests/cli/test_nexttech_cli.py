@@ -1,0 +1,150 @@
+"""``nexttech-async`` end to end: real subprocesses against the emulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cli_helpers import assert_no_secret, base_env, run_cli
+
+import nexttech_async as nt
+from nexttech_async.testing import NextTechEmulator, NextTechEmulatorConfig
+from nexttech_async.testing.samples import add_sample_contents, add_sample_grades
+
+CLI = "nexttech_async.cli"
+
+
+@pytest.fixture
+async def nt_cli_emulator() -> AsyncIterator[NextTechEmulator]:
+    async with NextTechEmulator(NextTechEmulatorConfig(page_size=7)) as emulator:
+        add_sample_contents(emulator, 150)
+        add_sample_grades(emulator, 30)
+        yield emulator
+
+
+@pytest.fixture
+def nt_env(nt_cli_emulator: NextTechEmulator) -> dict[str, str]:
+    return base_env(
+        {
+            "NEXTTECH_API_BASE_URL": nt_cli_emulator.base_url,
+            "NEXTTECH_API_TOKEN": nt_cli_emulator.api_token,
+            "NEXTTECH_SECRET_KEY": nt_cli_emulator.secret_key,
+        }
+    )
+
+
+def _ids(lines: list[dict[str, object]]) -> list[object]:
+    return [line["id"] for line in lines]
+
+
+async def test_contents_streams_the_filtered_range_newest_first(
+    nt_cli_emulator: NextTechEmulator, nt_env: dict[str, str]
+) -> None:
+    run = await run_cli(CLI, "contents", "--project-metadata", "level=intermediate",
+                        "--course-uid", "course-python-101", env=nt_env)
+
+    expected = nt_cli_emulator.contents_snapshot(
+        project_metadata={"level": "intermediate"}, course_uid=["course-python-101"]
+    )
+    assert run.code == 0, run.stderr
+    assert expected and _ids(run.json_lines()) == [item["id"] for item in expected]
+    assert "walk complete" in run.stderr
+
+
+async def test_sharded_walk_prints_the_same_sequence(
+    nt_cli_emulator: NextTechEmulator, nt_env: dict[str, str]
+) -> None:
+    after = "2026-01-05T08:59:59Z"
+    sequential = await run_cli(CLI, "contents", "--after", after, env=nt_env)
+    sharded = await run_cli(CLI, "contents", "--after", after, "--shards", "4", env=nt_env)
+    unordered = await run_cli(CLI, "contents", "--after", after, "--shards", "4",
+                              "--unordered", env=nt_env)
+
+    assert len(sequential.json_lines()) == 150
+    assert _ids(sharded.json_lines()) == _ids(sequential.json_lines())
+    assert sorted(map(str, _ids(unordered.json_lines()))) == sorted(
+        map(str, _ids(sequential.json_lines()))
+    )
+
+
+async def test_a_stopped_walk_resumes_from_its_file_with_nothing_lost_or_repeated(
+    nt_env: dict[str, str], tmp_path: Path
+) -> None:
+    token_file = tmp_path / "walk.token"
+    parts = []
+    for _ in range(4):  # 40 + 40 + 40 + the last 30
+        run = await run_cli(CLI, "contents", "--limit", "40", "--resume-file",
+                            str(token_file), env=nt_env)
+        assert run.code == 0, run.stderr
+        parts.extend(_ids(run.json_lines()))
+    full = await run_cli(CLI, "contents", env=nt_env)
+
+    assert parts == _ids(full.json_lines())
+    assert not token_file.exists(), "a finished walk forgets its token"
+
+
+async def test_grades(nt_cli_emulator: NextTechEmulator, nt_env: dict[str, str]) -> None:
+    run = await run_cli(CLI, "grades", "--course-metadata", "course=Python", "--json",
+                        env=nt_env)
+
+    assert run.code == 0
+    assert _ids(run.json_lines()) == [g["id"] for g in nt_cli_emulator.grades_snapshot()]
+
+
+@pytest.mark.parametrize(
+    ("args", "env_change", "code"),
+    [
+        (("contents",), {"NEXTTECH_SECRET_KEY": ""}, 3),
+        (("contents",), {"NEXTTECH_SECRET_KEY": "wrong-secret"}, 3),
+        (("contents", "--after", "2026-01-05T09:00:00"), {}, 2),  # naive: no zone
+        (("contents", "--after", "2026-02-01T00:00Z", "--before", "2026-01-01T00:00Z"), {}, 2),
+        (("contents", "--shards", "3"), {}, 2),  # shards need a lower bound
+        (("contents", "--project-metadata", "no-equals-sign"), {}, 2),
+        (("contents", "--resume", "not-a-token"), {}, 2),
+    ],
+)
+async def test_exit_codes(
+    nt_cli_emulator: NextTechEmulator,
+    nt_env: dict[str, str],
+    args: tuple[str, ...],
+    env_change: dict[str, str],
+    code: int,
+) -> None:
+    before = nt_cli_emulator.counters.requests
+    run = await run_cli(CLI, *args, "-vv", env=nt_env | env_change)
+
+    assert run.code == code, run.stderr
+    assert "Traceback" not in run.stderr and run.stderr.strip()
+    if code == 2:
+        assert nt_cli_emulator.counters.requests == before, "usage errors send nothing"
+    assert_no_secret([run], [nt_cli_emulator.secret_key])
+
+
+async def test_emulator_command_prints_ready_credentials(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", CLI, "emulator", "--json", "--contents", "25", "--page-size", "4",
+        "--duration", "60", env=base_env(), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(30):
+            ready = json.loads(await proc.stdout.readline())
+        async with nt.NextTechSession(
+            ready["NEXTTECH_API_TOKEN"], ready["NEXTTECH_SECRET_KEY"],
+            base_url=ready["NEXTTECH_API_BASE_URL"],
+        ) as s:
+            items = [c async for c in s.contents.iterate()]
+        assert len({c.id for c in items}) == 25
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
