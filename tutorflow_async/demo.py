@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import sys
 import time
@@ -21,7 +20,9 @@ from pathlib import Path
 
 import nexttech_async as nt
 import tutorflow_async as tf
+from edu_async_core.cli import ProgressDisplay
 from nexttech_async.testing import NextTechEmulator, NextTechEmulatorConfig
+from nexttech_async.testing.samples import add_sample_contents
 from tutorflow_async.testing import EmulatorConfig, TutorFlowEmulator
 from tutorflow_async.webhooks import WebhookReceiver
 
@@ -48,33 +49,6 @@ def load_sources(folder: Path) -> list[tf.ExpansionRequest]:
     ]
 
 
-class ProgressLine:
-    """One line that redraws itself on a terminal, or plain lines now and then otherwise."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.tty = sys.stdout.isatty()
-        self.started = time.monotonic()
-        self.last_plain = -1
-
-    def __call__(self, p: tf.BulkProgress) -> None:
-        done = p.done
-        line = (
-            f"created {p.created}/{self.total}  running {p.running}  "
-            f"completed {p.completed}  failed {p.failed}  errors {p.errors}  "
-            f"{time.monotonic() - self.started:.1f}s"
-        )
-        if self.tty:
-            print("\r" + line, end="", flush=True)
-        elif done in (self.total, self.total // 2) and done != self.last_plain:
-            self.last_plain = done
-            print(line)
-
-    def close(self) -> None:
-        if self.tty:
-            print()
-
-
 async def expand_demo(sources_dir: Path, failure_rate: float) -> Counter[str]:
     config = EmulatorConfig(
         queued_seconds=0.2, processing_seconds=0.8, failure_rate=failure_rate, seed=7
@@ -94,7 +68,19 @@ async def expand_demo(sources_dir: Path, failure_rate: float) -> Counter[str]:
             receiver.set_secret(hook.secret)
             print(f"created Content API key {created.api_key} (only the prefix is ever shown)")
             print(f"webhook receiver on {hook_url}, signing secret {hook.secret}")
-            progress = ProgressLine(len(requests))
+            progress = ProgressDisplay(sys.stdout, total=len(requests))
+
+            def show(p: tf.BulkProgress) -> None:
+                progress.update(
+                    p.done,
+                    (
+                        ("created", p.created),
+                        ("running", p.running),
+                        ("completed", p.completed),
+                        ("failed", p.failed + p.errors),
+                    ),
+                )
+
             outcomes: list[tf.ExpansionOutcome] = []
             async with tf.ContentSession(
                 created.api_key, base_url=emu.base_url, rate_limit_per_minute=600, webhooks=receiver
@@ -103,7 +89,7 @@ async def expand_demo(sources_dir: Path, failure_rate: float) -> Counter[str]:
                 async for outcome in s.expand_many(
                     requests,
                     concurrency=16,
-                    on_progress=progress,
+                    on_progress=show,
                     timeout=60.0,
                     poll_interval=0.25,
                     max_interval=1.0,
@@ -136,14 +122,7 @@ async def expand_demo(sources_dir: Path, failure_rate: float) -> Counter[str]:
 
 async def walk_demo() -> int:
     async with NextTechEmulator(NextTechEmulatorConfig(page_size=20)) as emu:
-        start = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC).timestamp()
-        for i in range(240):  # bursts: several contents in the same second
-            level = ("beginner", "intermediate", "advanced")[i % 3]
-            emu.add_content(
-                start + i // 4 + (i % 4) * 0.01,
-                name=f"project-{i}",
-                metadata={"level": level, "language": "python"},
-            )
+        add_sample_contents(emu, 240)  # in bursts: four contents share each second
         print(f"\nNext Tech emulator on {emu.base_url}")
         async with nt.NextTechSession(emu.api_token, emu.secret_key, base_url=emu.base_url) as s:
             walk = s.contents.iterate(project_metadata={"level": "intermediate"})
