@@ -8,7 +8,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -51,11 +51,23 @@ async def run_cli(
     stderr_fd: int | None = None,
 ) -> CliRun:
     """``python -m module args...`` to completion, with the emulator serving meanwhile."""
+    return await run_process(
+        [sys.executable, "-m", module, *args], env=env, cwd=cwd, stderr_fd=stderr_fd
+    )
+
+
+async def run_process(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str | None = None,
+    stderr_fd: int | None = None,
+    limit: float = RUN_TIMEOUT,
+) -> CliRun:
+    """Run ``argv`` to completion without blocking the loop (in-process servers keep
+    answering), killing it if it outlives ``limit`` seconds."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        module,
-        *args,
+        *argv,
         env=dict(env),
         cwd=cwd,
         stdin=asyncio.subprocess.DEVNULL,
@@ -63,7 +75,7 @@ async def run_cli(
         stderr=stderr_fd if stderr_fd is not None else asyncio.subprocess.PIPE,
     )
     try:
-        async with asyncio.timeout(RUN_TIMEOUT):
+        async with asyncio.timeout(limit):
             out, err = await proc.communicate()
     except TimeoutError:
         proc.kill()
