@@ -39,9 +39,14 @@ __all__ = [
     "add_output_options",
     "error_record",
     "exit_code_for",
+    "non_negative_int",
+    "port",
+    "positive_float",
+    "positive_int",
     "read_secret",
     "render_progress",
     "run",
+    "serve_until_stopped",
     "wait_for_stop",
     "write_env_file",
     "write_secret_file",
@@ -169,6 +174,37 @@ def configure_logging(verbosity: int, stream: TextIO) -> None:
         log = logging.getLogger(name)
         log.setLevel(level)
         log.addHandler(handler)
+
+
+# -- argument types (argparse calls them; their errors become usage errors) ---------
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535, got {value}")
+    return value
 
 
 # -- progress -----------------------------------------------------------------------
@@ -334,6 +370,26 @@ async def wait_for_stop(duration: float | None) -> None:
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+async def serve_until_stopped(
+    out: Output,
+    *,
+    name: str,
+    base_url: str,
+    env: Mapping[str, str],
+    env_file: str | None,
+    duration: float | None,
+    requests: Callable[[], int],
+) -> None:
+    """Announce a running emulator (its variables as ``NAME=value`` lines, which a shell
+    or a harness can read) and keep it serving until Ctrl-C, SIGTERM or ``duration``."""
+    if env_file:
+        write_env_file(env_file, env)
+    out.record(dict(env), "\n".join(f"{k}={v}" for k, v in env.items()))
+    out.note(f"{name} on {base_url} (Ctrl-C to stop)")
+    await wait_for_stop(duration)
+    out.note(f"stopped after {requests()} requests")
 
 
 def run(command: Callable[[], Awaitable[int]], out: Output) -> int:

@@ -23,10 +23,12 @@ from edu_async_core.cli import (
     ProgressDisplay,
     add_output_options,
     configure_logging,
+    non_negative_int,
+    port,
+    positive_int,
     read_secret,
     run,
-    wait_for_stop,
-    write_env_file,
+    serve_until_stopped,
 )
 
 from ..listing import Listing
@@ -46,20 +48,6 @@ def _pair(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def _session(args: argparse.Namespace) -> NextTechSession:
@@ -170,15 +158,15 @@ async def emulator(args: argparse.Namespace, out: Output) -> int:
             defaults.NEXTTECH_ENV_API_TOKEN: emu.api_token,
             defaults.NEXTTECH_ENV_SECRET_KEY: emu.secret_key,
         }
-        if args.env_file:
-            write_env_file(args.env_file, env)
-        out.record(env, "\n".join(f"{k}={v}" for k, v in env.items()))
-        out.note(
-            f"Next Tech emulator on {emu.base_url} with {args.contents} contents and "
-            f"{args.grades} grades (Ctrl-C to stop)"
+        await serve_until_stopped(
+            out,
+            name=f"Next Tech emulator with {args.contents} contents and {args.grades} grades",
+            base_url=emu.base_url,
+            env=env,
+            env_file=args.env_file,
+            duration=args.duration,
+            requests=lambda: emu.counters.requests,
         )
-        await wait_for_stop(args.duration)
-        out.note(f"stopped after {emu.counters.requests} requests")
     return ExitCode.OK
 
 
@@ -218,11 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
         filters.add_argument("--course-uid", action="append", metavar="UID",
                              help="course API key (repeatable)")
         walking = sub.add_argument_group("walk")
-        walking.add_argument("--shards", type=_positive_int, default=1,
+        walking.add_argument("--shards", type=positive_int, default=1,
                              help="date windows walked at once (needs --after)")
         walking.add_argument("--unordered", action="store_true",
                              help="with --shards: print items as they arrive")
-        walking.add_argument("--limit", type=_positive_int, help="stop after N items")
+        walking.add_argument("--limit", type=positive_int, help="stop after N items")
         walking.add_argument("--resume", metavar="TOKEN", help="continue from a resume token")
         walking.add_argument("--resume-file", metavar="FILE",
                              help="keep the resume token here; a re-run continues from it")
@@ -233,10 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the local Next Tech emulator with sample data; prints URL and credentials",
     )
     emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=int, default=defaults.CLI_EMULATOR_PORT)
-    emu.add_argument("--contents", type=_non_negative_int, default=200)
-    emu.add_argument("--grades", type=_non_negative_int, default=50)
-    emu.add_argument("--page-size", type=_positive_int, default=100)
+    emu.add_argument("--port", type=port, default=defaults.CLI_EMULATOR_PORT)
+    emu.add_argument("--contents", type=non_negative_int, default=200)
+    emu.add_argument("--grades", type=non_negative_int, default=50)
+    emu.add_argument("--page-size", type=positive_int, default=100)
     emu.add_argument("--before-inclusive", action="store_true")
     emu.add_argument("--after-inclusive", action="store_true")
     emu.add_argument("--time-resolution", choices=["millisecond", "second"],

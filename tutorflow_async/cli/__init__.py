@@ -11,7 +11,15 @@ import argparse
 from collections.abc import Awaitable, Callable, Sequence
 
 from edu_async_core import defaults
-from edu_async_core.cli import Output, add_output_options, configure_logging, run
+from edu_async_core.cli import (
+    Output,
+    add_output_options,
+    configure_logging,
+    run,
+)
+from edu_async_core.cli import port as _port
+from edu_async_core.cli import positive_float as _positive_float
+from edu_async_core.cli import positive_int as _positive_int
 
 from ..models import OutputType, SourceType, WebhookEvent
 from . import admin_commands, content_commands, server_commands
@@ -19,27 +27,6 @@ from . import admin_commands, content_commands, server_commands
 __all__ = ["build_parser", "main"]
 
 Command = Callable[[argparse.Namespace, Output], Awaitable[int]]
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0..65535, got {value}")
-    return value
 
 
 def _common(content: bool = False, admin: bool = False) -> argparse.ArgumentParser:

@@ -12,8 +12,8 @@ from edu_async_core.cli import (
     ExitCode,
     Output,
     read_secret,
+    serve_until_stopped,
     wait_for_stop,
-    write_env_file,
 )
 
 from ..testing import EmulatorConfig, TutorFlowEmulator
@@ -86,10 +86,13 @@ async def emulator(args: argparse.Namespace, out: Output) -> int:
             defaults.TUTORFLOW_ENV_ADMIN_EMAIL: emu.admin_email,
             defaults.TUTORFLOW_ENV_ADMIN_PASSWORD: emu.admin_password,
         }
-        if args.env_file:
-            write_env_file(args.env_file, env)
-        out.record(env, "\n".join(f"{k}={v}" for k, v in env.items()))
-        out.note(f"TutorFlow emulator on {emu.base_url} (Ctrl-C to stop)")
-        await wait_for_stop(args.duration)
-        out.note(f"stopped after {emu.counters.requests} requests")
+        await serve_until_stopped(
+            out,
+            name="TutorFlow emulator",
+            base_url=emu.base_url,
+            env=env,
+            env_file=args.env_file,
+            duration=args.duration,
+            requests=lambda: emu.counters.requests,
+        )
     return ExitCode.OK
