@@ -23,14 +23,18 @@ and does not say whether its bounds are inclusive. The walk copes as follows.
   millisecond windows, queried newest first, and each window that comes back full is
   split again. A single-millisecond window that is still full triggers a probe of the
   page size (one unfiltered request), then raises :class:`TieOverflowError`, naming
-  the instant and the count reached. The walk never skips silently and never loops: a
-  step that leaves the state unchanged raises :class:`CursorStalledError`.
+  the instant and the count reached. The walk never loops: a step that leaves the
+  state unchanged raises :class:`CursorStalledError`. It never skips silently, with
+  the one exception below that no client can see.
 * **Short pages do not end a walk.** The walk ends only when a query below the
   boundary returns nothing.
 
-Known limits, inherent in what the API exposes: a page-size-1 server cannot show that a
-second item shares an exact millisecond with the one it returned, so a single-item leaf
-is taken as complete. The page size is learned as the longest page seen, so a server
+Known limits, inherent in what the API exposes: on a page-size-1 server, every query
+that covers a millisecond returns the same one of the items created in it, so a second
+item of that exact millisecond can be reached by no query at all, and it is not
+detectable either (a one-item page is always "full"). Raising there would fail every
+page-size-1 walk, so a single-item leaf is taken as complete: with page size 1 the
+exactly-once guarantee holds for items at distinct milliseconds. The page size is learned as the longest page seen, so a server
 that *shrinks* its page size during one walk could make a crowded second look done.
 """
 
