@@ -9,11 +9,26 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Iterable, Sequence
+from typing import Final
 from urllib.parse import quote
 
 import yarl
 
 from .errors import InsecureTransportError, InvalidArgumentError
+
+#: Longest id or query value accepted, in characters once URL-encoded. Both travel in the
+#: request line, which servers cap at about 8 KiB (aiohttp and nginx: 8190 bytes); a value
+#: this long is a mistake, and refusing it here beats a server's bare 400 or 414.
+MAX_URL_VALUE_CHARS: Final = 1024
+#: Characters of a caller's value quoted in an error message (the rest is elided).
+SHOWN_CHARS: Final = 60
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters (a megabyte of
+    input must not make a megabyte of message)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def require_str(value: object, argument: str) -> str:
@@ -25,19 +40,33 @@ def require_str(value: object, argument: str) -> str:
     return value
 
 
+def url_value(value: object, argument: str, *, safe: str = "") -> str:
+    """A non-empty string that fits in a URL: ``value`` URL-encoded (``safe`` kept) is at
+    most :data:`MAX_URL_VALUE_CHARS` long. Returns ``value`` itself, not encoded."""
+    text = require_str(value, argument)
+    encoded = len(quote(text, safe=safe))
+    if encoded > MAX_URL_VALUE_CHARS:
+        raise InvalidArgumentError(
+            argument,
+            f"is {encoded} characters once URL-encoded; at most {MAX_URL_VALUE_CHARS} fit",
+        )
+    return text
+
+
 def path_segment(value: object, argument: str) -> str:
     """``value`` quoted as one URL path segment.
 
     Every reserved character is percent-encoded, so an id like ``../x`` or ``a/b`` stays
     inside its segment; ``.`` and ``..`` alone are refused because URL normalisation
-    would turn them into a move to another path.
+    would turn them into a move to another path. An id longer than
+    :data:`MAX_URL_VALUE_CHARS` once encoded is refused (see :func:`url_value`).
     """
     text = require_str(value, argument)
     if text in {".", ".."}:
         raise InvalidArgumentError(argument, f"{text!r} is not a valid id")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
         raise InvalidArgumentError(argument, "must not contain control characters")
-    return quote(text, safe="")
+    return quote(url_value(text, argument), safe="")
 
 
 def positive_int(value: object, argument: str) -> int:
@@ -67,7 +96,7 @@ def str_list(value: object, argument: str, *, allowed: Iterable[str] | None = No
         if unknown:
             raise InvalidArgumentError(
                 argument,
-                f"unknown value(s) {unknown!r}; expected any of {sorted(allowed_set)!r}",
+                f"unknown value(s) {shown(unknown)}; expected any of {sorted(allowed_set)!r}",
             )
     return items
 
@@ -89,7 +118,9 @@ def base_url(value: object, argument: str = "base_url") -> yarl.URL:
     except (ValueError, TypeError) as exc:
         raise InvalidArgumentError(argument, f"not a URL: {exc}") from None
     if url.scheme not in {"http", "https"} or not url.host:
-        raise InvalidArgumentError(argument, f"expected an absolute http(s) URL, got {text!r}")
+        raise InvalidArgumentError(
+            argument, f"expected an absolute http(s) URL, got {shown(text)}"
+        )
     if url.query_string or url.fragment:
         raise InvalidArgumentError(argument, "must not carry a query or a fragment")
     if url.user or url.password:

@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from typing import Final
+from urllib.parse import quote
 
 import attrs
 
 from edu_async_core.errors import InvalidArgumentError
-from edu_async_core.validation import require_str
+from edu_async_core.validation import MAX_URL_VALUE_CHARS, require_str, shown, url_value
 
 Pairs = tuple[tuple[str, str], ...]
 MetadataInput = Mapping[str, str] | Sequence[tuple[str, str]] | None
 Instant = dt.datetime | str
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: Longest filter part of a query once URL-encoded: the request line must stay under the
+#: ~8 KiB servers accept (aiohttp, nginx: 8190 bytes), with room for the path and dates.
+MAX_FILTER_QUERY_CHARS: Final = 6144
 
 
 def iso_from_ms(ms: int) -> str:
-    """``2020-10-07T23:13:00.000Z`` for an epoch-millisecond instant."""
+    """``2020-10-07T23:13:00.000Z`` for an epoch-millisecond instant (year zero-padded)."""
     when = _EPOCH + dt.timedelta(milliseconds=ms)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    # Not strftime("%Y"): glibc writes year 1 as "1", which is not ISO 8601.
+    return f"{when.year:04d}-" + when.strftime("%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def instant_ms(value: object, argument: str) -> int:
@@ -38,7 +44,9 @@ def instant_ms(value: object, argument: str) -> int:
         try:
             parsed = dt.datetime.fromisoformat(text)
         except ValueError:
-            raise InvalidArgumentError(argument, f"not an ISO 8601 instant: {value!r}") from None
+            raise InvalidArgumentError(
+                argument, f"not an ISO 8601 instant: {shown(value)}"
+            ) from None
         value = parsed
     if not isinstance(value, dt.datetime):
         raise InvalidArgumentError(
@@ -67,7 +75,8 @@ def metadata_pairs(value: MetadataInput, argument: str) -> Pairs:
         if not isinstance(item, tuple | list) or len(item) != 2:
             raise InvalidArgumentError(f"{argument}[{i}]", "expected a (key, value) pair")
         key, val = item
-        pairs.append((require_str(key, f"{argument}[{i}] key"), _scalar(val, f"{argument}[{key}]")))
+        name = url_value(key, f"{argument}[{i}] key", safe=":")
+        pairs.append((name, _scalar(val, f"{argument}[{name}]")))
     return tuple(pairs)
 
 
@@ -75,7 +84,14 @@ def _scalar(value: object, argument: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float | str):
-        return str(value)
+        text = str(value)
+        encoded = len(quote(text, safe=":"))
+        if encoded > MAX_URL_VALUE_CHARS:
+            raise InvalidArgumentError(
+                argument,
+                f"is {encoded} characters once URL-encoded; at most {MAX_URL_VALUE_CHARS} fit",
+            )
+        return text
     raise InvalidArgumentError(argument, f"expected a string or number, got {type(value).__name__}")
 
 
@@ -86,7 +102,25 @@ def course_uids(value: Sequence[str] | str | None) -> tuple[str, ...]:
         value = [value]
     if not isinstance(value, Sequence):
         raise InvalidArgumentError("course_uid", "expected a list of course API keys")
-    return tuple(require_str(v, f"course_uid[{i}]") for i, v in enumerate(value))
+    return tuple(url_value(v, f"course_uid[{i}]", safe=":") for i, v in enumerate(value))
+
+
+def _check_query_size(filters: Filters) -> Filters:
+    """Refuse filters whose query would not fit in a URL, naming the largest argument."""
+    sizes: dict[str, int] = {}
+    for key, value in filters.params():
+        name = key.split("[", 1)[0]
+        size = len(quote(key, safe="[]")) + len(quote(value, safe=":")) + 2
+        sizes[name] = sizes.get(name, 0) + size
+    total = sum(sizes.values())
+    if total > MAX_FILTER_QUERY_CHARS:
+        largest = max(sizes, key=sizes.__getitem__)
+        raise InvalidArgumentError(
+            largest,
+            f"the filters make a query of {total} characters once URL-encoded; at most "
+            f"{MAX_FILTER_QUERY_CHARS} fit in a URL (split the call into several)",
+        )
+    return filters
 
 
 @attrs.frozen
@@ -107,9 +141,9 @@ class Filters:
         course_metadata: MetadataInput = None,
         course_uid: Sequence[str] | str | None = None,
     ) -> Filters:
-        return cls(
+        built = cls(
             remote_user_id=(
-                require_str(remote_user_id, "remote_user_id")
+                url_value(remote_user_id, "remote_user_id", safe=":")
                 if remote_user_id is not None
                 else None
             ),
@@ -117,6 +151,7 @@ class Filters:
             course_metadata=metadata_pairs(course_metadata, "course_metadata"),
             course_uid=course_uids(course_uid),
         )
+        return _check_query_size(built)
 
     def params(self) -> list[tuple[str, str]]:
         """The filter part of the query string, in the documented form and order."""

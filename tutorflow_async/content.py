@@ -58,7 +58,12 @@ class ContentSession(BaseSession):
         clock: Clock = SYSTEM_CLOCK,
         webhooks: EventSource | None = None,
     ) -> None:
-        key = Secret(from_env(api_key, defaults.TUTORFLOW_ENV_API_KEY, "api_key"))
+        given = from_env(api_key, defaults.TUTORFLOW_ENV_API_KEY, "api_key")
+        if not isinstance(given, str | Secret):
+            raise InvalidArgumentError(
+                "api_key", f"expected a string or a Secret, got {type(given).__name__}"
+            )
+        key = Secret(given)
         if not key.reveal().strip():
             raise InvalidArgumentError("api_key", "must not be empty")
         url = from_env(

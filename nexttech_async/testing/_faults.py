@@ -13,11 +13,15 @@ import attrs
 
 from edu_async_core.emulation import ArmedFaults, retry_after_value
 
-__all__ = ["Fault", "FaultKind", "FaultPlan"]
+__all__ = ["IN_TRANSIT_KINDS", "Fault", "FaultKind", "FaultPlan"]
 
-FaultKind = Literal["status", "reset", "delay", "malformed", "html"]
+FaultKind = Literal["status", "reset", "delay", "malformed", "html", "slow_body", "truncated"]
 
-_KINDS: frozenset[str] = frozenset({"status", "reset", "delay", "malformed", "html"})
+_KINDS: frozenset[str] = frozenset(
+    {"status", "reset", "delay", "malformed", "html", "slow_body", "truncated"}
+)
+#: Kinds that damage the real answer in transit: the request is answered first.
+IN_TRANSIT_KINDS: frozenset[str] = frozenset({"slow_body", "truncated"})
 
 
 def _check_kind(_instance: object, _attribute: object, value: str) -> None:
@@ -39,7 +43,11 @@ class Fault:
             ``"reset"`` aborts the TCP connection without any response; ``"delay"`` sleeps
             ``delay`` seconds and then answers normally; ``"malformed"`` answers 200
             ``application/json`` with a truncated body; ``"html"`` answers ``status``
-            (default 502) with a ``text/html`` page, as a proxy in front of the API would.
+            (default 502) with a ``text/html`` page, as a proxy in front of the API would;
+            ``"slow_body"`` sends the real answer's status and headers at once and trickles
+            its body out over ``delay`` seconds (a client's read timeout fires mid-body);
+            ``"truncated"`` sends the real answer with a ``Content-Length`` larger than
+            its body, half of the body, then closes the connection.
         path: only requests for this path; ``None`` matches every ``/v1`` path.  Given
             with or without the ``/v1`` prefix (``"/contents"`` or ``"/v1/contents"``).
         times: how many matching requests it affects; ``None`` means without limit.
@@ -48,7 +56,7 @@ class Fault:
         status: HTTP status for ``"status"`` and ``"html"``; ``None`` picks their default.
         retry_after: ``Retry-After`` header value (seconds, or an HTTP date string) for
             ``"status"`` and ``"html"`` answers; ``None`` sends no header.
-        delay: seconds to sleep, for ``"delay"``.
+        delay: seconds to sleep, for ``"delay"``; the body's trickle, for ``"slow_body"``.
     """
 
     kind: FaultKind = attrs.field(validator=_check_kind)

@@ -25,7 +25,9 @@ Wire behaviour, and the choices made where Next Tech's documentation is silent:
 * **Order of checks for a /v1 request.**  Wait ``latency``; run ``on_request`` callbacks;
   inject a fault if one is armed; refuse ``secret_key`` in the query; check credentials;
   answer.  Faults come before auth because they stand for failures in front of the API
-  (proxies, networks), which do not care about credentials.
+  (proxies, networks), which do not care about credentials.  The in-transit kinds
+  (``slow_body``, ``truncated``) are the exception: the request is answered as usual and
+  that answer is what gets damaged on its way out.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from edu_async_core.emulation import (
 )
 
 from ._config import NextTechEmulatorConfig
-from ._faults import Fault, FaultPlan
+from ._faults import IN_TRANSIT_KINDS, Fault, FaultPlan
 from ._query import Filters, QueryError, parse_filters
 from ._store import Bounds, ItemStore, Kind, MetadataInput, clone_json, metadata_pairs
 from ._time import TimeInput, parse_iso_millis, seconds_from_millis, to_millis, truncate_to_second
@@ -394,9 +396,15 @@ class NextTechEmulator(AsyncServerContext):
         fault = self._faults.draw(request.path)
         if fault is not None:
             self.counters.faults_injected += 1
+            if fault.kind in IN_TRANSIT_KINDS:
+                answer = await self._answer_checked(request, handler)
+                return await _damaged(request, fault, answer)
             if fault.kind != "delay":
                 return _fault_response(request, fault)
             await asyncio.sleep(fault.delay)
+        return await self._answer_checked(request, handler)
+
+    async def _answer_checked(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if any(name == "secret_key" or name.startswith("secret_key[") for name in request.query):
             return _error(400, "secret_key must never be sent in a query string")
         if not self._authorized(request.headers.get("Authorization")):
@@ -434,6 +442,34 @@ class NextTechEmulator(AsyncServerContext):
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"detail": detail}, status=status, headers=headers)
+
+
+async def _damaged(
+    request: web.Request, fault: Fault, answer: web.StreamResponse
+) -> web.StreamResponse:
+    """``answer`` damaged on the wire: its body trickled out slowly, or cut short."""
+    if not isinstance(answer, web.Response) or not isinstance(answer.body, bytes):
+        return answer
+    body = answer.body
+    damaged = web.StreamResponse(status=answer.status, headers=answer.headers)
+    try:
+        if fault.kind == "truncated":
+            # Promise twice the body, send half of it, hang up.
+            damaged.content_length = 2 * len(body) + 2
+            await damaged.prepare(request)
+            await damaged.write(body[: len(body) // 2])
+            if request.transport is not None:
+                request.transport.close()
+            return damaged
+        damaged.content_length = len(body)
+        await damaged.prepare(request)
+        pieces = [body[i : i + 256] for i in range(0, len(body), 256)] or [b""]
+        for piece in pieces:  # headers went out with prepare(); the body trickles
+            await asyncio.sleep(fault.delay / len(pieces))
+            await damaged.write(piece)
+    except ConnectionError:
+        pass  # the client gave up (its read timeout): nothing more to send
+    return damaged
 
 
 def _fault_response(request: web.Request, fault: Fault) -> web.Response:

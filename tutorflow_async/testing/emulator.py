@@ -38,7 +38,7 @@ from tutorflow_async.testing._routing import (
 )
 from tutorflow_async.testing._state import EmulatorState, Job, JobStatus
 from tutorflow_async.testing.config import EmulatorConfig
-from tutorflow_async.testing.faults import Fault, FaultPlan
+from tutorflow_async.testing.faults import IN_TRANSIT_KINDS, Fault, FaultPlan
 from tutorflow_async.testing.ratelimit import SlidingWindowLimiter
 from tutorflow_async.testing.records import Counters, IssuedKey, RequestRecord
 from tutorflow_async.testing.webhooks import WebhookSender
@@ -205,6 +205,21 @@ class TutorFlowEmulator(AsyncServerContext):
         """Lose the next ``count`` webhook deliveries entirely (no attempt, no retry)."""
         self._webhooks.drop(count)
 
+    def disturb_webhooks(
+        self,
+        *,
+        lose_rate: float = 0.0,
+        duplicate_rate: float | None = None,
+        max_delay: float = 0.0,
+    ) -> None:
+        """Webhook faults from now on: lose ``lose_rate`` of the deliveries entirely, send
+        ``duplicate_rate`` of them twice (default: ``config.webhook_duplicate_rate``), and
+        hold each copy back ``0..max_delay`` seconds at random, so deliveries arrive out
+        of order. Lost deliveries count in ``counters.webhook_dropped``."""
+        self._webhooks.disturb(
+            lose_rate=lose_rate, duplicate_rate=duplicate_rate, max_delay=max_delay
+        )
+
     async def drain_webhooks(self) -> None:
         """Wait for every scheduled webhook delivery to succeed or give up."""
         await self._webhooks.drain()
@@ -289,9 +304,10 @@ class TutorFlowEmulator(AsyncServerContext):
         fault = self._faults.pick(
             request.method, (template, raw_path, unquote(raw_path, errors="replace"))
         )
+        in_transit = fault is not None and fault.kind in IN_TRANSIT_KINDS
         if fault is not None:
             self.counters.faults_injected += 1
-            if not fault.after_commit:
+            if not fault.after_commit and not in_transit:
                 if fault.kind != "delay":
                     return self._inject(request, fault)
                 if not await self._pause(fault.delay):
@@ -302,6 +318,8 @@ class TutorFlowEmulator(AsyncServerContext):
         else:
             reply = self._answer(route, params, headers, body)
 
+        if fault is not None and in_transit:
+            return await self._damaged(request, fault, reply)
         if fault is not None and fault.after_commit:
             if fault.kind != "delay":
                 return self._inject(request, fault)
@@ -365,11 +383,43 @@ class TutorFlowEmulator(AsyncServerContext):
         if fault.kind == "empty":
             return self._respond(Reply(200, b"", "application/json"))
         headers: tuple[tuple[str, str], ...] = ()
-        if fault.retry_after is not None:
+        if isinstance(fault.retry_after, str):
+            headers = (("Retry-After", fault.retry_after),)
+        elif fault.retry_after is not None:
             headers = (("Retry-After", retry_after_value(fault.retry_after)),)
         return self._respond(
             error_reply(fault.status, f"injected fault (HTTP {fault.status})", headers=headers)
         )
+
+    async def _damaged(
+        self, request: web.Request, fault: Fault, reply: Reply
+    ) -> web.StreamResponse:
+        """The real answer, damaged on the wire: sent slowly, or cut short."""
+        self.counters.by_status[reply.status] += 1
+        response = web.StreamResponse(status=reply.status, headers=CIMultiDict(reply.headers))
+        if reply.content_type is not None:
+            response.content_type = reply.content_type
+        body = reply.body
+        try:
+            if fault.kind == "truncated":
+                # Promise twice the body, send half of it, hang up.
+                response.content_length = 2 * len(body) + 2
+                await response.prepare(request)
+                await response.write(body[: len(body) // 2])
+                if request.transport is not None:
+                    request.transport.close()
+                return response
+            response.content_length = len(body)
+            await response.prepare(request)
+            pieces = [body[i : i + 64] for i in range(0, len(body), 64)] or [b""]
+            step = fault.delay / len(pieces)
+            for piece in pieces:  # headers went out with prepare(); the body trickles
+                if not await self._pause(step):
+                    return reset(request)
+                await response.write(piece)
+        except ConnectionError:
+            pass  # the client gave up (its read timeout): nothing more to send
+        return response
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, cut short by close(); ``False`` when the emulator is closing."""

@@ -9,10 +9,16 @@ from attrs import validators as v
 
 from edu_async_core.emulation import ArmedFaults, unit_interval
 
-__all__ = ["Fault", "FaultKind", "FaultPlan"]
+__all__ = ["IN_TRANSIT_KINDS", "Fault", "FaultKind", "FaultPlan"]
 
-FaultKind = Literal["status", "html", "reset", "delay", "malformed", "empty"]
-FAULT_KINDS: tuple[str, ...] = ("status", "html", "reset", "delay", "malformed", "empty")
+FaultKind = Literal[
+    "status", "html", "reset", "delay", "malformed", "empty", "slow_body", "truncated"
+]
+FAULT_KINDS: tuple[str, ...] = (
+    "status", "html", "reset", "delay", "malformed", "empty", "slow_body", "truncated"
+)
+#: Kinds that damage the real answer in transit, so the real handler always runs first.
+IN_TRANSIT_KINDS: frozenset[str] = frozenset({"slow_body", "truncated"})
 
 
 # Typed as optional so attrs' plugin sees the field as ``int | None``, not ``int``.
@@ -35,14 +41,23 @@ class Fault:
       - ``"reset"``: drop the TCP connection without any HTTP response;
       - ``"delay"``: wait ``delay`` seconds, then answer normally;
       - ``"malformed"``: 200 ``application/json`` with truncated JSON;
-      - ``"empty"``: 200 with an empty body.
+      - ``"empty"``: 200 with an empty body;
+      - ``"slow_body"``: the real answer's status and headers at once, then its body
+        trickled out over ``delay`` seconds (so a client's read timeout fires mid-body);
+      - ``"truncated"``: the real answer's status and headers with a ``Content-Length``
+        larger than the body, half of the body, then the connection closes.
+
+    ``retry_after`` (for ``"status"``) is seconds, or a string sent as is (an HTTP date
+    such as ``"Wed, 21 Oct 2015 07:28:00 GMT"``).
 
     ``method`` and ``path`` select requests (``None`` matches any); ``path`` is compared
     with the route template (``/v1/content/integrations/expansions/{jobId}``), the raw path
     and the decoded path. ``times`` bounds how many requests the fault hits (``None``: no
     bound); ``probability`` makes it hit only some of the matching requests. With
     ``after_commit`` the real handler runs first, so its state changes stick, and only its
-    response is replaced: "the server created the job, then the connection died".
+    response is replaced: "the server created the job, then the connection died". The
+    in-transit kinds (``"slow_body"``, ``"truncated"``) always run the handler first: what
+    they damage is its answer.
     """
 
     kind: FaultKind = attrs.field(validator=v.in_(FAULT_KINDS))
@@ -51,7 +66,7 @@ class Fault:
     times: int | None = attrs.field(default=_ONCE, validator=_times)
     probability: float = attrs.field(default=1.0, validator=unit_interval)
     status: int = attrs.field(default=500, validator=[v.ge(100), v.le(599)])
-    retry_after: float | None = None
+    retry_after: float | str | None = None
     delay: float = attrs.field(default=0.0, validator=v.ge(0.0))
     after_commit: bool = False
 

@@ -38,6 +38,9 @@ class WebhookSender:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._to_drop = 0
+        self._lose_rate = 0.0
+        self._duplicate_rate = config.webhook_duplicate_rate
+        self._max_delay = 0.0
 
     async def start(self) -> None:
         """Open the HTTP session deliveries go through."""
@@ -51,16 +54,38 @@ class WebhookSender:
             raise ValueError(f"count must be >= 0, got {count}")
         self._to_drop += count
 
+    def disturb(
+        self,
+        *,
+        lose_rate: float = 0.0,
+        duplicate_rate: float | None = None,
+        max_delay: float = 0.0,
+    ) -> None:
+        """From now on: lose a share of deliveries entirely, send a share twice, and hold
+        each copy back a random ``0..max_delay`` seconds, so that deliveries arrive out of
+        order (a duplicate can come after other jobs' events)."""
+        for name, rate in (("lose_rate", lose_rate), ("duplicate_rate", duplicate_rate)):
+            if rate is not None and not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {rate!r}")
+        if max_delay < 0:
+            raise ValueError(f"max_delay must be >= 0, got {max_delay!r}")
+        self._lose_rate = lose_rate
+        if duplicate_rate is not None:
+            self._duplicate_rate = duplicate_rate
+        self._max_delay = max_delay
+
     def send(self, hook: Webhook, event: str, body: bytes) -> None:
         """Schedule one delivery (maybe two, per ``webhook_duplicate_rate``)."""
         if self._session is None:
             raise RuntimeError("WebhookSender.start() was not called")
-        if self._to_drop:
-            self._to_drop -= 1
+        if self._to_drop or (self._lose_rate and self._rng.random() < self._lose_rate):
+            self._to_drop = max(0, self._to_drop - 1)
             self._counters.webhook_dropped += 1
             return
-        copies = 2 if self._rng.random() < self._config.webhook_duplicate_rate else 1
-        task = asyncio.create_task(self._deliver(hook, event, body, copies))
+        copies = 2 if self._rng.random() < self._duplicate_rate else 1
+        delays = [self._rng.uniform(0.0, self._max_delay) if self._max_delay else 0.0
+                  for _ in range(copies)]
+        task = asyncio.create_task(self._deliver(hook, event, body, delays))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -84,13 +109,17 @@ class WebhookSender:
             await self._session.close()
             self._session = None
 
-    async def _deliver(self, hook: Webhook, event: str, body: bytes, copies: int) -> None:
+    async def _deliver(
+        self, hook: Webhook, event: str, body: bytes, delays: list[float]
+    ) -> None:
         headers = {
             "Content-Type": "application/json",
             EVENT_HEADER: event,
             SIGNATURE_HEADER: sign(hook.secret, body),
         }
-        for _ in range(copies):
+        for delay in delays:  # one per copy; a duplicate goes after the first copy
+            if delay:
+                await asyncio.sleep(delay)
             await self._attempt_until_acknowledged(hook.url, headers, body)
 
     async def _attempt_until_acknowledged(
