@@ -5,6 +5,11 @@ field: the converter fills it with the mapping the model was read from, so field
 SDK does not know yet are kept rather than dropped. Wire names are derived per SDK
 (camelCase for TutorFlow, snake_case for Next Tech) or set per field with
 ``attrs.field(metadata={"wire": "..."})``.
+
+Each model's hook first tries a reader generated for its class (see ``readers.py``),
+which handles the documented shape in one pass, and falls back to cattrs' own
+structuring for anything else. ``fast_reader(converter, cls)`` is that hook for callers
+on a hot path.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
+
+from .readers import MISS, Reader, compile_reader
 
 T = TypeVar("T")
 
@@ -39,9 +46,11 @@ def to_datetime(value: object) -> dt.datetime:
         return dt.datetime.fromtimestamp(value, tz=dt.UTC)
     if isinstance(value, str):
         parsed = dt.datetime.fromisoformat(value)
-        if parsed.tzinfo is None:
+        tz = parsed.tzinfo
+        if tz is None:
             return parsed.replace(tzinfo=dt.UTC)
-        return parsed.astimezone(dt.UTC)
+        # "...Z" already parses as UTC; converting it again would only copy it.
+        return parsed if tz is dt.UTC else parsed.astimezone(dt.UTC)
     raise TypeError(f"expected a timestamp, got {type(value).__name__}")
 
 
@@ -88,25 +97,77 @@ def make_converter(wire_name: Callable[[str], str]) -> cattrs.Converter:
     def factory(cls: type[Any]) -> Callable[[Any, type[Any]], Any]:
         fields = attrs.fields(cls)
         overrides = {}
+        wire = {}
         has_raw = False
         for f in fields:
             if f.name == RAW_FIELD:
                 overrides[f.name] = override(omit=True)
                 has_raw = True
             else:
-                overrides[f.name] = override(rename=f.metadata.get("wire", wire_name(f.name)))
+                wire[f.name] = f.metadata.get("wire", wire_name(f.name))
+                overrides[f.name] = override(rename=wire[f.name])
         base = make_dict_structure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
-        if not has_raw:
-            return base
+        slow: Callable[[Any, type[Any]], Any] = base
+        if has_raw:
 
-        def structure_keeping_raw(data: Any, cl: type[Any]) -> Any:
-            if not isinstance(data, Mapping):
-                raise TypeError(f"expected an object for {cl.__name__}, got {type(data).__name__}")
-            obj = base(data, cl)
-            object.__setattr__(obj, RAW_FIELD, data)
-            return obj
+            def structure_keeping_raw(data: Any, cl: type[Any]) -> Any:
+                if not isinstance(data, Mapping):
+                    raise TypeError(
+                        f"expected an object for {cl.__name__}, got {type(data).__name__}"
+                    )
+                obj = base(data, cl)
+                object.__setattr__(obj, RAW_FIELD, data)
+                return obj
 
-        return structure_keeping_raw
+            slow = structure_keeping_raw
+        try:
+            fast = compile_reader(cls, wire, RAW_FIELD if has_raw else None, nested)
+        except (TypeError, NameError):  # a field type the generated readers do not cover
+            return slow
+
+        def structure(data: Any, cl: type[Any]) -> Any:
+            try:
+                obj = fast(data)
+            except Exception:  # odd data: cattrs reads it again and says what is wrong
+                obj = MISS
+            return slow(data, cl) if obj is MISS else obj
+
+        # Both halves, for nested readers and for the tests that hold them to each other.
+        structure.fast = fast  # type: ignore[attr-defined]
+        structure.slow = slow  # type: ignore[attr-defined]
+        return structure
+
+    def nested(cls: type[Any]) -> Reader:
+        """The reader of an attrs type inside another: its generated one, or its hook."""
+        hook = conv.get_structure_hook(cls)
+        fast: Reader | None = getattr(hook, "fast", None)
+        if fast is not None:
+            return fast
+
+        def call_hook(data: Any) -> Any:
+            return hook(data, cls)
+
+        return call_hook
 
     conv.register_structure_hook_factory(attrs.has, factory)
     return conv
+
+
+def fast_reader(conv: cattrs.Converter, cls: type[T]) -> Callable[[Any], T | None]:
+    """The generated reader of ``cls`` alone: the model, or ``None`` when the data needs
+    ``conv.structure`` (which then accepts or refuses it exactly as before).
+
+    For hot paths: it skips the converter's dispatch and the fallback's error handling.
+    """
+    fast: Reader | None = getattr(conv.get_structure_hook(cls), "fast", None)
+
+    def read(data: Any) -> T | None:
+        if fast is None:
+            return None
+        try:
+            obj: T = fast(data)
+        except Exception:  # the slow path will say what is wrong with it
+            return None
+        return None if obj is MISS else obj
+
+    return read

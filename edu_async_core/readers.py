@@ -1,0 +1,185 @@
+"""Generated readers: a model of the documented shape in one pass, anything else to cattrs.
+
+cattrs reads a model through one hook call per field (two for an optional one) and one
+per element of a nested list; for a JSON answer of the usual shape that is most of the
+SDK's CPU per request. :func:`compile_reader` writes, once per attrs class, one Python
+function that checks each field's exact JSON type inline and calls the class with the
+values. Whatever it does not recognise (a required field missing, an id sent as a
+number, a tuple instead of a list, a value a conversion refuses) makes it give up with
+:data:`MISS`, and the caller reads the same data through the cattrs hook, which accepts
+or refuses it exactly as before. The reader only ever accepts values for which it
+returns what the cattrs hook would, so the fast path changes the speed, never the
+outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+MISS: Any = object()
+"""What a reader returns when the data is not of the plain shape it handles."""
+
+_ABSENT: Any = object()
+
+Reader = Callable[[Any], Any]
+"""``reader(data)``: the model, or :data:`MISS`; it may also raise on odd data."""
+
+_SCALARS: dict[Any, str] = {str: "str", int: "int", bool: "bool"}
+_OPEN_OBJECTS: frozenset[Any] = frozenset({Mapping[str, Any], dict[str, Any]})
+
+
+def _optional_of(tp: Any) -> Any | None:
+    """``X`` for ``X | None`` (one type and None), else ``None``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return args[0]
+    return None
+
+
+def _tuple_item(tp: Any) -> Any | None:
+    """``X`` for ``tuple[X, ...]``, else ``None``."""
+    if typing.get_origin(tp) is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return args[0]
+    return None
+
+
+class _Source:
+    """The text of one reader function and the names its code refers to."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {
+            "MISS": MISS,
+            "ABSENT": _ABSENT,
+            "FROM_EPOCH": dt.datetime.fromtimestamp,
+            "FROM_ISO": dt.datetime.fromisoformat,
+            "UTC": dt.UTC,
+        }
+
+    def name(self, prefix: str, value: Any) -> str:
+        key = f"{prefix}_{len(self.names)}"
+        self.names[key] = value
+        return key
+
+    def add(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+
+def _check(src: _Source, tp: Any, var: str, indent: int, nested: Callable[[Any], Reader]) -> None:
+    """Lines that leave ``var`` converted, or return MISS; ``var`` is not None here."""
+    scalar = _SCALARS.get(tp)
+    if scalar is not None:
+        # Exact types only: a bool is not an int here, and a str subclass goes to cattrs.
+        src.add(indent, f"if type({var}) is not {scalar}: return MISS")
+    elif tp is dt.datetime:
+        from .converter import to_datetime  # here: converter.py imports this module
+
+        # What to_datetime does, inlined for the two usual forms: epoch seconds (Next
+        # Tech) and ISO text already in UTC ("...Z", TutorFlow). A float, a naive or
+        # another zone's time is handed to to_datetime itself.
+        src.add(indent, f"if type({var}) is int: {var} = FROM_EPOCH({var}, UTC)")
+        src.add(indent, f"elif type({var}) is str:")
+        src.add(indent + 1, f"x = FROM_ISO({var})")
+        general = src.name("to_datetime", to_datetime)
+        src.add(indent + 1, f"{var} = x if x.tzinfo is UTC else {general}({var})")
+        src.add(indent, "else: return MISS")
+    elif tp is Any:
+        pass
+    elif tp in _OPEN_OBJECTS:
+        src.add(indent, f"if type({var}) is not dict: return MISS")
+    elif (item := _tuple_item(tp)) is not None:
+        src.add(indent, f"if type({var}) is not list: return MISS")
+        if _SCALARS.get(item) == "str":
+            src.add(indent, f"for x in {var}:")
+            src.add(indent + 1, "if type(x) is not str: return MISS")
+            src.add(indent, f"{var} = tuple({var})")
+        elif attrs.has(item):
+            read = src.name("read", nested(item))
+            src.add(indent, f"{var} = tuple([{read}(x) for x in {var}])")
+            src.add(indent, f"for x in {var}:")
+            src.add(indent + 1, "if x is MISS: return MISS")
+        else:
+            raise TypeError(f"no fast reader for {tp!r}")
+    elif attrs.has(tp):
+        read = src.name("read", nested(tp))
+        src.add(indent, f"{var} = {read}({var})")
+        src.add(indent, f"if {var} is MISS: return MISS")
+    else:
+        raise TypeError(f"no fast reader for {tp!r}")
+
+
+def compile_reader(
+    cls: type[Any],
+    wire_names: Mapping[str, str],
+    raw_field: str | None,
+    nested: Callable[[Any], Reader],
+) -> Reader:
+    """A reader of ``cls`` from a dict: ``wire_names`` maps attribute to JSON key;
+    ``raw_field`` (if any) receives the dict itself; ``nested(T)`` gives the reader (or
+    any ``hook(data)`` returning MISS on refusal) of an attrs type ``T`` inside it.
+
+    Raises ``TypeError`` for a field type it has no inline check for (then use cattrs).
+    """
+    hints = typing.get_type_hints(cls)
+    src = _Source()
+    src.add(1, "if type(d) is not dict: return MISS")
+    args: list[str] = []
+    for i, field in enumerate(attrs.fields(cls)):
+        if not field.init or field.kw_only:
+            raise TypeError(f"{cls.__name__}.{field.name}: only plain init fields are read")
+        if field.name == raw_field:
+            args.append("d")
+            continue
+        var = f"v{i}"
+        args.append(var)
+        key = wire_names[field.name]
+        tp = hints[field.name]
+        inner = _optional_of(tp)
+        body_indent = 2
+        if field.default is attrs.NOTHING:
+            src.add(1, f"{var} = d.get({key!r}, ABSENT)")
+            src.add(1, f"if {var} is ABSENT: return MISS")
+            body_indent = 1
+        elif field.default is None and inner is not None:
+            src.add(1, f"{var} = d.get({key!r})")  # absent reads as the default, None
+            body_indent = 1
+        else:
+            default = field.default
+            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                if default.takes_self:
+                    raise TypeError(f"{cls.__name__}.{field.name}: a default that takes self")
+                src.add(1, f"{var} = d.get({key!r}, ABSENT)")
+                factory = src.name("factory", default.factory)
+                src.add(1, f"if {var} is ABSENT: {var} = {factory}()")
+            else:
+                src.add(1, f"{var} = d.get({key!r}, ABSENT)")
+                src.add(1, f"if {var} is ABSENT: {var} = {src.name('default', default)}")
+            src.add(1, "else:")
+        start = len(src.lines)
+        if inner is not None:
+            src.add(body_indent, f"if {var} is not None:")
+            _check(src, inner, var, body_indent + 1, nested)
+            if len(src.lines) == start + 1:  # nothing to check (``Any | None``)
+                src.add(body_indent + 1, "pass")
+        else:
+            _check(src, tp, var, body_indent, nested)
+            if len(src.lines) == start:
+                src.add(body_indent, "pass")
+    src.add(1, f"return CLS({', '.join(args)})")
+    src.names["CLS"] = cls
+    text = f"def read_{cls.__name__}(d):\n" + "\n".join(src.lines) + "\n"
+    namespace = dict(src.names)
+    filename = f"<fast reader {cls.__module__}.{cls.__qualname__}>"
+    exec(compile(text, filename, "exec"), namespace)  # noqa: S102 - our own generated code
+    reader: Reader = namespace[f"read_{cls.__name__}"]
+    reader.__doc__ = text  # what it does, for anyone debugging it
+    return reader

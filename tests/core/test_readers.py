@@ -1,0 +1,227 @@
+"""The generated readers agree with cattrs: same model, or they step aside.
+
+Every model hook tries a generated reader first (``edu_async_core/readers.py``) and falls
+back to cattrs. Hypothesis mutates valid documents (fields dropped, nulled, retyped,
+added) and checks, for each model, that whenever the fast reader returns a model, the
+cattrs path returns an equal one whose every field has the same type and the same
+``raw`` mapping; and that the hook as a whole behaves like cattrs alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import attrs
+import cattrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import nexttech_async as nt
+import tutorflow_async as tf
+from edu_async_core.converter import fast_reader, to_datetime
+from edu_async_core.readers import MISS
+from nexttech_async.models import converter as nt_converter
+from tutorflow_async.models import converter as tf_converter
+from tutorflow_async.models import normalize_job, normalize_result
+
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6)
+    | st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-01T01:00:00+01:00", "2026-01-01", "12"])
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+JOB = {
+    "job": {
+        "id": "job_1",
+        "status": "completed",
+        "sourceType": "source_json",
+        "requestedOutputs": ["interactive_module"],
+        "idempotencyKey": "k",
+        "createdAt": "2026-01-01T00:00:00Z",
+        "updatedAt": "2026-01-01T00:00:30+00:00",
+        "completedAt": "2026-01-01T00:01:00Z",
+        "error": {"code": "x", "message": "y"},
+    },
+    "outputs": [
+        {
+            "outputType": "interactive_module",
+            "status": "completed",
+            "resourceType": "module",
+            "resourceId": "m1",
+            "manifest": {"title": "t", "urls": {"publicUrl": "https://x/y"}},
+            "error": "boom",
+        }
+    ],
+    "manifest": {"title": "all"},
+}
+CONTENT = {
+    "created_at": 1_602_112_380,
+    "updated_at": 1_602_112_381,
+    "id": 7,
+    "draft": False,
+    "identifier": "0d3c",
+    "editor_owned": True,
+    "gradeable": True,
+    "lti_url": "u",
+    "name": "n",
+    "position": 3,
+    "public_url": "p",
+    "metadata": [{"created_at": 1, "updated_at": 2, "id": 3, "key": "k", "value": "v"}],
+}
+GRADE = {
+    "id": 9,
+    "created_at": 1_602_112_380,
+    "course_name": "c",
+    "lesson_uid": "l",
+    "project_metadata": [{"key": "a", "value": 1}],
+    "course_metadata": None,
+}
+KEY = {"id": "k1", "name": "ci", "keyPrefix": "tf_", "rateLimitPerMinute": 60, "lastUsedAt": None}
+
+
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += paths(v, (*prefix, i))
+    return out
+
+
+@st.composite
+def mutated(draw: st.DrawFn, base: dict[str, Any]) -> Any:
+    doc = json.loads(json.dumps(base))
+    for _ in range(draw(st.integers(0, 3))):
+        where = draw(st.sampled_from(paths(doc)))
+        if not where:
+            continue
+        parent = doc
+        for step in where[:-1]:
+            parent = parent[step]
+        action = draw(st.sampled_from(["drop", "null", "retype", "extra"]))
+        if action == "drop" and isinstance(parent, dict):
+            del parent[where[-1]]
+        elif action == "null":
+            parent[where[-1]] = None
+        elif action == "retype":
+            parent[where[-1]] = draw(JSON)
+        elif isinstance(parent, dict):
+            parent[draw(st.text(max_size=6))] = draw(JSON)
+    return doc
+
+
+def halves(conv: cattrs.Converter, cls: type[Any]) -> tuple[Any, Any]:
+    hook: Any = conv.get_structure_hook(cls)
+    return hook.fast, hook.slow
+
+
+def outcome(read: Any, *args: Any) -> Any:
+    try:
+        return read(*args)
+    except Exception as exc:
+        return exc
+
+
+def assert_same(fast: Any, slow: Any) -> None:
+    """Equal models, field by field with the same types, nested models included."""
+    assert type(fast) is type(slow)
+    if not attrs.has(type(fast)):
+        if isinstance(fast, tuple):
+            assert len(fast) == len(slow)
+            for a, b in zip(fast, slow, strict=True):
+                assert_same(a, b)
+        else:
+            assert fast == slow
+            if isinstance(fast, dt.datetime):
+                assert fast.tzinfo == slow.tzinfo
+        return
+    for field in attrs.fields(type(fast)):
+        a, b = getattr(fast, field.name), getattr(slow, field.name)
+        if field.name == "raw":
+            assert a == b  # the very mapping read, or one built alike (a bare error string)
+        else:
+            assert_same(a, b)
+
+
+def check(conv: cattrs.Converter, cls: type[Any], data: Any) -> None:
+    fast, slow = halves(conv, cls)
+    got = outcome(fast, data)
+    expected = outcome(slow, data, cls)
+    if got is not MISS and not isinstance(got, Exception):
+        assert not isinstance(expected, Exception), (data, expected)
+        assert_same(got, expected)
+    # The hook as a whole: the same model, or an error where cattrs alone raised one.
+    whole = outcome(conv.structure, data, cls)
+    if isinstance(expected, Exception):
+        assert isinstance(whole, Exception)
+    else:
+        assert_same(whole, expected)
+
+
+COMMON = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@COMMON
+@given(mutated(JOB))
+def test_job_and_result(doc: Any) -> None:
+    if isinstance(doc, dict):
+        check(tf_converter, tf.ExpansionJob, normalize_job(doc))
+        check(tf_converter, tf.ExpansionResult, normalize_result(doc))
+    check(tf_converter, tf.ExpansionJob, doc)
+
+
+@COMMON
+@given(mutated(CONTENT))
+def test_content(doc: Any) -> None:
+    check(nt_converter, nt.Content, doc)
+
+
+@COMMON
+@given(mutated(GRADE))
+def test_grade(doc: Any) -> None:
+    check(nt_converter, nt.Grade, doc)
+
+
+@COMMON
+@given(mutated(KEY))
+def test_api_key(doc: Any) -> None:
+    check(tf_converter, tf.ApiKey, doc)
+
+
+def test_the_usual_shapes_take_the_fast_path() -> None:
+    read_content = fast_reader(nt_converter, nt.Content)
+    content = read_content(CONTENT)
+    assert content is not None and content.raw is CONTENT
+    assert content.created_at == to_datetime(CONTENT["created_at"])
+    job = fast_reader(tf_converter, tf.ExpansionJob)(normalize_job(JOB))
+    assert job is not None and job.outputs[0].error == tf.models.ErrorDetail(message="boom")
+    assert job.updated_at == dt.datetime(2026, 1, 1, 0, 0, 30, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"id": "7"},  # an id as text: cattrs reads it as an int
+        {"created_at": 1_602_112_380.5},  # a float timestamp
+        {"name": 5},  # a number where text is expected: cattrs turns it into "5"
+        {"metadata": ({"key": "k"},)},  # not a list
+    ],
+)
+def test_unusual_shapes_are_left_to_cattrs(changed: dict[str, Any]) -> None:
+    data = {**CONTENT, **changed}
+    assert fast_reader(nt_converter, nt.Content)(data) is None
+    check(nt_converter, nt.Content, data)
