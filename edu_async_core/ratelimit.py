@@ -71,6 +71,7 @@ class SlidingWindowLimiter:
         self._in_flight = 0
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
+        self._queued = 0  # tasks in acquire()'s waiting path (holding or queued on the lock)
         self._released = asyncio.Event()
         self._clock = clock
         self._logger = logger
@@ -97,6 +98,27 @@ class SlidingWindowLimiter:
     async def acquire(self) -> None:
         """Wait until a request may be sent and take its slot; ``release()`` it after."""
         clock = self._clock
+        if not self._queued:
+            # Nobody is waiting, so a free slot can be taken at once: no lock round trip
+            # (first come, first served still holds: there is no one to overtake).
+            now = clock.monotonic()
+            expiries = self._expiries
+            while expiries and expiries[0] <= now:
+                expiries.popleft()
+            delay = next_grant_delay(
+                expiries, self._in_flight, self._limit, now, self._paused_until
+            )
+            if delay == 0:
+                self._in_flight += 1
+                self.total_grants += 1
+                return
+        self._queued += 1
+        try:
+            await self._acquire_in_turn(clock)
+        finally:
+            self._queued -= 1
+
+    async def _acquire_in_turn(self, clock: Clock) -> None:
         async with self._lock:
             while True:
                 now = clock.monotonic()
@@ -130,7 +152,8 @@ class SlidingWindowLimiter:
         """The request of a slot has finished (answered, failed or cancelled)."""
         self._in_flight -= 1
         self._expiries.append(self._clock.monotonic() + self._window)
-        self._released.set()
+        if self._queued:  # a waiter re-reads the state when it gets the lock anyway
+            self._released.set()
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

@@ -38,6 +38,7 @@ class Response:
 
 
 _UNSET: Any = object()
+_decode = json.JSONDecoder().decode  # json.loads(text) without its argument checks
 
 
 def snippet(body: bytes, limit: int = defaults.ERROR_SNIPPET_CHARS) -> str:
@@ -48,6 +49,12 @@ def snippet(body: bytes, limit: int = defaults.ERROR_SNIPPET_CHARS) -> str:
 
 
 def decode_json(body: bytes, status: int, context: RequestContext, errors: ErrorFamily) -> Any:
+    try:
+        # UTF-8 (RFC 8259) decoded directly skips json's encoding sniffing; any other body,
+        # empty or not, takes the general path below, which decides as before.
+        return _decode(body.decode())
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
+        pass
     if not body.strip():
         return None
     try:

@@ -149,7 +149,8 @@ class RetryBudget:
         return True
 
     def refund(self, amount: int) -> None:
-        self._tokens = min(self.capacity, self._tokens + amount)
+        if self._tokens < self.capacity:  # full, as nearly always: nothing to do
+            self._tokens = min(self.capacity, self._tokens + amount)
 
 
 def retry_cost(failure: Failure) -> int:

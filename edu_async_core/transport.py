@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -164,7 +164,7 @@ class Transport:
         if session is not None and self._owns_session:
             await session.close()
 
-    async def request(
+    def request(
         self,
         method: str,
         path: str,
@@ -175,8 +175,11 @@ class Transport:
         idempotency_key: str | None = None,
         limited: bool = True,
         parse_json: bool = True,
-    ) -> Response:
+    ) -> Coroutine[Any, Any, Response]:
         """Send one logical request, retrying what is safe, and return a 2xx response.
+
+        ``await transport.request(...)``: a plain function that prepares the request and
+        returns the coroutine that sends it (one coroutine per request, not two).
 
         ``path`` must already be quoted (see ``validation.path_segment``). ``limited``
         False skips the rate limiter (for calls the server does not count against a key).
@@ -184,22 +187,26 @@ class Transport:
         like any transient failure when the request is safe to repeat.
         """
         client = self._client()
-        query = encode_query(params)
-        url_text = self._base + path + (f"?{query}" if query else "")
+        url_text = self._base + path
+        if params:
+            url_text += "?" + encode_query(params)
+        # Already encoded: yarl neither parses nor re-quotes it (aiohttp would, from text).
         url = yarl.URL(url_text, encoded=True)
-        send_headers = dict(self._headers)
         data: bytes | None = None
-        if json_body is not None:
-            data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
-            send_headers["Content-Type"] = "application/json"
-        if headers:
-            send_headers.update(headers)
-        if idempotency_key is not None:
-            send_headers["Idempotency-Key"] = idempotency_key
+        if json_body is None and not headers and idempotency_key is None:
+            # Shared, never mutated: aiohttp copies headers into its own multidict.
+            send_headers = self._headers
+        else:
+            send_headers = dict(self._headers)
+            if json_body is not None:
+                data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+                send_headers["Content-Type"] = "application/json"
+            if headers:
+                send_headers.update(headers)
+            if idempotency_key is not None:
+                send_headers["Idempotency-Key"] = idempotency_key
         context = RequestContext(method, path, self.key_prefix, idempotency_key)
-        return await self._send(
-            client, method, url, data, send_headers, context, limited, parse_json
-        )
+        return self._send(client, method, url, data, send_headers, context, limited, parse_json)
 
     async def _send(
         self,
