@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from edu_async_core import defaults
+from edu_async_core.converter import fast_reader
 from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.responses import Response
 from edu_async_core.session import structure
@@ -29,6 +31,18 @@ if TYPE_CHECKING:
     from edu_async_core.transport import Transport
 
 EXPANSIONS_PATH = "/v1/content/integrations/expansions"
+
+# Ids as the server issues them: characters that URL quoting leaves alone, short enough
+# for any length rule. Such an id is its own path segment; anything else is checked and
+# quoted by ``path_segment`` (``.``/``..`` included, as they must be refused).
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9_.~-]{0,127}").fullmatch
+
+
+def job_segment(job_id: object) -> str:
+    """``job_id`` as one checked, quoted path segment (see ``path_segment``)."""
+    if type(job_id) is str and _PLAIN_ID(job_id):
+        return job_id
+    return path_segment(job_id, "job_id")
 
 
 def check_payload(payload: object) -> Mapping[str, Any]:
@@ -93,17 +107,28 @@ def prepare_create(
     return body, key
 
 
+_read_job_fast = fast_reader(converter, ExpansionJob)
+
+
 def read_job(response: Response) -> ExpansionJob:
     """A job from a create or status answer, in either documented shape; anything else is
     the SDK's ``BadResponseError``."""
     document = ensure_json_object(response, "an expansion job", FAMILY)
-    return structure(converter, normalize_job(document), ExpansionJob, response, FAMILY)
+    data = normalize_job(document)
+    job = _read_job_fast(data)  # every poll comes here: the documented shape in one pass
+    return job if job is not None else structure(converter, data, ExpansionJob, response, FAMILY)
+
+
+_read_result_fast = fast_reader(converter, ExpansionResult)
 
 
 def read_result(response: Response) -> ExpansionResult:
     """The result endpoint's answer (the whole document kept in ``raw``)."""
     document = ensure_json_object(response, "an expansion result", FAMILY)
-    result = structure(converter, normalize_result(document), ExpansionResult, response, FAMILY)
+    data = normalize_result(document)
+    result = _read_result_fast(data)
+    if result is None:
+        result = structure(converter, data, ExpansionResult, response, FAMILY)
     object.__setattr__(result, "raw", document)
     return result
 
@@ -142,7 +167,7 @@ class Expansions:
 
     async def get(self, job_id: str) -> ExpansionJob:
         """The job's current status and its output rows."""
-        path = f"{EXPANSIONS_PATH}/{path_segment(job_id, 'job_id')}"
+        path = f"{EXPANSIONS_PATH}/{job_segment(job_id)}"
         response = await self._transport.request("GET", path)
         return read_job(response)
 
@@ -151,9 +176,6 @@ class Expansions:
 
         Also where a failed job's ``job.error`` and ``outputs[].error`` are read.
         """
-        path = f"{EXPANSIONS_PATH}/{path_segment(job_id, 'job_id')}/result"
+        path = f"{EXPANSIONS_PATH}/{job_segment(job_id)}/result"
         response = await self._transport.request("GET", path)
-        document = ensure_json_object(response, "an expansion result", FAMILY)
-        result = structure(converter, normalize_result(document), ExpansionResult, response, FAMILY)
-        object.__setattr__(result, "raw", document)
-        return result
+        return read_result(response)

@@ -221,7 +221,9 @@ def normalize_job(document: Mapping[str, Any]) -> dict[str, Any]:
     else:
         job = dict(document)
         outputs = job.get("outputs")
-    job_id = _first_id(job, "id", "jobId")
+    job_id = job.get("id")
+    if job_id is None:
+        job_id = job.get("jobId")
     if job_id is None and isinstance(inner, Mapping):
         job_id = _first_id(document, "id", "jobId")
     job["id"] = job_id
