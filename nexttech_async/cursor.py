@@ -34,8 +34,9 @@ that covers a millisecond returns the same one of the items created in it, so a 
 item of that exact millisecond can be reached by no query at all, and it is not
 detectable either (a one-item page is always "full"). Raising there would fail every
 page-size-1 walk, so a single-item leaf is taken as complete: with page size 1 the
-exactly-once guarantee holds for items at distinct milliseconds. The page size is learned as the longest page seen, so a server
-that *shrinks* its page size during one walk could make a crowded second look done.
+exactly-once guarantee holds for items at distinct milliseconds. The page size is
+learned as the longest page seen, so a server that *shrinks* its page size during one
+walk could make a crowded second look done.
 """
 
 from __future__ import annotations
