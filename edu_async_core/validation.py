@@ -15,6 +15,7 @@ from urllib.parse import quote
 import yarl
 
 from .errors import InsecureTransportError, InvalidArgumentError
+from .redaction import Secret
 
 #: Longest id or query value accepted, in characters once URL-encoded. Both travel in the
 #: request line, which servers cap at about 8 KiB (aiohttp and nginx: 8190 bytes); a value
@@ -38,6 +39,22 @@ def require_str(value: object, argument: str) -> str:
     if not value.strip():
         raise InvalidArgumentError(argument, "must not be empty")
     return value
+
+
+def secret_value(value: object, argument: str, *, blank_ok: bool = False) -> Secret:
+    """A credential as a :class:`Secret`: a ``str`` or ``Secret``, not blank.
+
+    The type is checked here so that a wrong one is an error naming the argument rather
+    than a bare ``TypeError`` from deep inside (and the value is never quoted).
+    """
+    if not isinstance(value, str | Secret):
+        raise InvalidArgumentError(
+            argument, f"expected a string or a Secret, got {type(value).__name__}"
+        )
+    secret = Secret(value)
+    if not blank_ok and not secret.reveal().strip():
+        raise InvalidArgumentError(argument, "must not be empty")
+    return secret
 
 
 def url_value(value: object, argument: str, *, safe: str = "") -> str:

@@ -15,7 +15,7 @@ from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession, from_env
 from edu_async_core.transport import Transport, TransportConfig
-from edu_async_core.validation import positive_int, require_str
+from edu_async_core.validation import positive_int, secret_value
 
 from .errors import FAMILY
 from .listing import Listing
@@ -45,10 +45,12 @@ class NextTechSession(BaseSession):
         config: TransportConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        token = Secret(from_env(api_token, defaults.NEXTTECH_ENV_API_TOKEN, "api_token"))
-        secret = Secret(from_env(secret_key, defaults.NEXTTECH_ENV_SECRET_KEY, "secret_key"))
-        require_str(token.reveal(), "api_token")
-        require_str(secret.reveal(), "secret_key")
+        token = secret_value(
+            from_env(api_token, defaults.NEXTTECH_ENV_API_TOKEN, "api_token"), "api_token"
+        )
+        secret = secret_value(
+            from_env(secret_key, defaults.NEXTTECH_ENV_SECRET_KEY, "secret_key"), "secret_key"
+        )
         if ":" in token.reveal():
             raise InvalidArgumentError("api_token", "must not contain ':' (Basic auth separator)")
         url = from_env(

@@ -22,7 +22,7 @@ from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession, from_env
 from edu_async_core.transport import Transport, TransportConfig, ensure_json_object
-from edu_async_core.validation import path_segment, require_str
+from edu_async_core.validation import path_segment, require_str, secret_value
 
 from .admin_resources import ApiKeys, Exports, Webhooks
 from .errors import FAMILY
@@ -56,9 +56,7 @@ class AdminSession(BaseSession):
         config: TransportConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        token = Secret(jwt)
-        if not token.reveal().strip():
-            raise InvalidArgumentError("jwt", "must not be empty")
+        token = secret_value(jwt, "jwt")
         url = from_env(
             base_url,
             defaults.TUTORFLOW_ENV_BASE_URL,
@@ -116,7 +114,8 @@ class AdminSession(BaseSession):
         the argument, ``$TUTORFLOW_ORGANIZATION_ID``, or the login answer, in that order.
         """
         require_str(email, "email")
-        secret = Secret(password)
+        # A password of spaces is still a password; only a missing one is refused.
+        secret = secret_value(password, "password", blank_ok=True)
         if not secret.reveal():
             raise InvalidArgumentError("password", "must not be empty")
         return _Login(

@@ -11,11 +11,10 @@ import attrs
 
 from edu_async_core import defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
-from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession, from_env
 from edu_async_core.transport import Transport, TransportConfig
-from edu_async_core.validation import path_segment, positive_int
+from edu_async_core.validation import path_segment, positive_int, secret_value
 
 from . import bulk
 from .errors import FAMILY
@@ -58,14 +57,7 @@ class ContentSession(BaseSession):
         clock: Clock = SYSTEM_CLOCK,
         webhooks: EventSource | None = None,
     ) -> None:
-        given = from_env(api_key, defaults.TUTORFLOW_ENV_API_KEY, "api_key")
-        if not isinstance(given, str | Secret):
-            raise InvalidArgumentError(
-                "api_key", f"expected a string or a Secret, got {type(given).__name__}"
-            )
-        key = Secret(given)
-        if not key.reveal().strip():
-            raise InvalidArgumentError("api_key", "must not be empty")
+        key = secret_value(from_env(api_key, defaults.TUTORFLOW_ENV_API_KEY, "api_key"), "api_key")
         url = from_env(
             base_url,
             defaults.TUTORFLOW_ENV_BASE_URL,

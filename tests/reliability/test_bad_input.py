@@ -237,8 +237,7 @@ CALLER_CASES: list[Case] = [
     # -- TutorFlow: admin ------------------------------------------------------------------
     c("admin-jwt-empty", "jwt", lambda w: tf.AdminSession("", base_url=w.tf_emu.base_url)),
     c("admin-jwt-int", "jwt",
-      lambda w: tf.AdminSession(123, base_url=w.tf_emu.base_url),  # type: ignore[arg-type]
-      xfail="admin.py: Secret(123) raises TypeError, not InvalidArgumentError('jwt')"),
+      lambda w: tf.AdminSession(123, base_url=w.tf_emu.base_url)),  # type: ignore[arg-type]
     c("admin-login-email-empty", "email", _login("", "pw")),
     c("admin-login-password-empty", "password", _login("a@example.com", "")),
     c("admin-organization-empty", "organization_id", _org_list("")),
@@ -315,9 +314,7 @@ CALLER_CASES: list[Case] = [
     c("nt-secret-empty", "secret_key",
       lambda w: nt.NextTechSession("t", "", base_url=w.nt_emu.base_url)),
     c("nt-token-int", "api_token",
-      lambda w: nt.NextTechSession(123, "s", base_url=w.nt_emu.base_url),  # type: ignore[arg-type]
-      xfail="nexttech_async/session.py: Secret(123) raises TypeError, not "
-            "InvalidArgumentError('api_token')"),
+      lambda w: nt.NextTechSession(123, "s", base_url=w.nt_emu.base_url)),  # type: ignore[arg-type]
     c("nt-url-plain-http-remote", "base_url",
       lambda w: nt.NextTechSession("t", "s", base_url="http://api.next.tech/v1")),
     c("nt-rate-zero", "rate_limit_per_minute",
