@@ -46,6 +46,10 @@ ERROR_SNIPPET_CHARS: Final = 200
 MAX_REDIRECTS: Final = 3
 #: Characters of a secret shown after its recognised prefix (``tf_content_`` + this many).
 SECRET_VISIBLE_CHARS: Final = 4
+#: Type prefixes shown whole in a secret's printable prefix (vendor keys, webhook signing
+#: secrets). Only these: a random part can look like ``word_`` too, and guessing would
+#: print it.
+SECRET_TYPE_PREFIXES: Final = ("tf_content_", "whsec_")
 
 USER_AGENT: Final = "tutorflow-async/0.1 (+aiohttp)"
 

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from typing import Final
-
 from . import defaults
-
-# Vendor keys carry a readable type prefix (``tf_content_``); JWTs start with ``eyJ``.
-_TYPED_PREFIX: Final = re.compile(r"^[A-Za-z]+_(?:[A-Za-z]+_)?")
 
 
 def key_prefix(secret: str, visible: int = defaults.SECRET_VISIBLE_CHARS) -> str:
@@ -17,8 +11,7 @@ def key_prefix(secret: str, visible: int = defaults.SECRET_VISIBLE_CHARS) -> str
     ``tf_content_ab12…`` for a TutorFlow key; the first ``visible`` characters otherwise.
     Short secrets show less, so that a prefix never reveals most of a secret.
     """
-    match = _TYPED_PREFIX.match(secret)
-    head = match.group(0) if match else ""
+    head = next((p for p in defaults.SECRET_TYPE_PREFIXES if secret.startswith(p)), "")
     rest = secret[len(head) :]
     shown = min(visible, len(rest) // 4)
     return f"{head}{rest[:shown]}…"

@@ -18,6 +18,24 @@ def test_key_prefix_shows_type_and_four_chars() -> None:
     assert key_prefix("abc") == "…"  # short secrets show nothing
 
 
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "whsec_mRJqRqSA_DY2MxkQ1bV7nQwErTyUi",  # random part that looks like "word_"
+        "tf_content_abc_defghijklmnopqrstuvwx",
+        "key_part_another_part_and_more_1234",  # no known type: no "type" is guessed
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig",
+    ],
+)
+def test_a_prefix_never_shows_more_than_four_characters_of_the_random_part(secret: str) -> None:
+    head = next((p for p in ("tf_content_", "whsec_") if secret.startswith(p)), "")
+    shown = key_prefix(secret)
+
+    assert shown.endswith("…")
+    assert len(shown) - 1 - len(head) <= 4
+    assert secret.startswith(shown[:-1])
+
+
 def test_secret_never_prints_its_value() -> None:
     s = Secret(KEY)
     for text in (str(s), repr(s), f"{s}", "%s" % s, repr([s]), repr({"k": s})):  # noqa: UP031
