@@ -26,18 +26,17 @@ setup (a harness's own seeding or warm-up requests) never consumes them.
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from types import MappingProxyType, ModuleType
-from typing import Any, Final, NoReturn, TypeVar, cast
+from collections.abc import AsyncIterator, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, Final
 
 import attrs
 import pytest
 
 import nexttech_async as nt
+from edu_async_core.pytest_support import EmulatorMarker, async_fixture
 from nexttech_async.testing._config import NextTechEmulatorConfig
 from nexttech_async.testing._faults import Fault
 from nexttech_async.testing.emulator import NextTechEmulator
@@ -71,45 +70,24 @@ NEXTTECH_EMULATOR_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
 #: filter a seeded account without adding items of their own.
 SEED_LEVELS: Final = ("beginner", "intermediate", "advanced")
 
-_EXTRA_KNOBS: Final = frozenset({"contents", "grades", "faults"})
-_CONFIG_FIELDS: Final = frozenset(field.name for field in attrs.fields(NextTechEmulatorConfig))
-_KNOWN_KNOBS: Final = _CONFIG_FIELDS | _EXTRA_KNOBS
-
-_FAULTS_KEY: Final = pytest.StashKey[tuple[NextTechEmulator, tuple[Fault, ...]]]()
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _import_pytest_asyncio() -> ModuleType | None:
-    # The entry point loads this module in every pytest run of an environment that has
-    # the SDK, with or without pytest-asyncio: a missing one must not break those runs.
-    try:
-        return importlib.import_module("pytest_asyncio")
-    except ImportError:
-        return None
-
-
-_PYTEST_ASYNCIO: Final = _import_pytest_asyncio()
-
-
-def _async_fixture(func: _F) -> _F:
-    """``pytest_asyncio.fixture``, so the fixture works in strict mode as well as auto.
-
-    Without pytest-asyncio, the fixture still exists (a missing fixture would be a more
-    puzzling error) but fails, saying what to install.
-    """
-    if _PYTEST_ASYNCIO is not None:
-        return cast(_F, _PYTEST_ASYNCIO.fixture(func))
-    name = func.__name__
-
-    @pytest.fixture(name=name)
-    def unavailable() -> NoReturn:
-        pytest.fail(
-            f"the {name} fixture needs pytest-asyncio: pip install pytest-asyncio",
-            pytrace=False,
-        )
-
-    return cast(_F, unavailable)
+#: The marker's checks and hooks. ``pytest_configure`` registers it, so ``--strict-markers``
+#: accepts it and ``--markers`` lists it; ``pytest_runtest_call`` arms its faults.
+_MARKER: Final = EmulatorMarker(
+    MARKER,
+    extra_knobs=frozenset({"contents", "grades", "faults"}),
+    config_type=NextTechEmulatorConfig,
+    defaults=NEXTTECH_EMULATOR_DEFAULTS,
+    fault_type=Fault,
+    fault_name="nexttech_async.testing.Fault",
+    description="configure the nexttech_emulator fixture and the session on it. "
+    "Knobs: any nexttech_async.testing.NextTechEmulatorConfig field (page_size, "
+    "before_inclusive, after_inclusive, time_resolution, latency, seed, ...), "
+    "contents=N or [items], grades=N or [items] (seeded before the test), "
+    "faults=[Fault(...)] (armed when the test body starts). "
+    f"Defaults: {dict(NEXTTECH_EMULATOR_DEFAULTS)}.",
+)
+pytest_configure: Final = _MARKER.pytest_configure
+pytest_runtest_call: Final = _MARKER.pytest_runtest_call
 
 
 Seed = int | list[Any] | tuple[Any, ...]
@@ -130,15 +108,11 @@ def marker_options(node: pytest.Item) -> NextTechMarkerOptions:
 
     A bad knob fails the test with a message naming it (``pytest.fail``, no traceback).
     """
-    given = _merged_marker_kwargs(node, MARKER, _KNOWN_KNOBS)
-    knobs = {**NEXTTECH_EMULATOR_DEFAULTS, **given}
-    faults = _faults(knobs.pop("faults"))
+    knobs = _MARKER.knobs(node)
+    faults = _MARKER.faults(knobs.pop("faults"))
     contents = _seed(knobs.pop("contents"), "contents")
     grades = _seed(knobs.pop("grades"), "grades")
-    try:
-        config = NextTechEmulatorConfig(**knobs)
-    except (TypeError, ValueError) as exc:
-        _usage(f"invalid NextTechEmulatorConfig knob: {exc}")
+    config = _MARKER.config(knobs)
     return NextTechMarkerOptions(config=config, contents=contents, grades=grades, faults=faults)
 
 
@@ -158,46 +132,10 @@ def seed_times(count: int, now: float) -> list[float]:
 
 def _seed(value: object, knob: str) -> Seed:
     if isinstance(value, bool) or not isinstance(value, int | list | tuple):
-        _usage(f"{knob} must be a count (int >= 0) or a list of items, got {value!r}")
+        _MARKER.usage(f"{knob} must be a count (int >= 0) or a list of items, got {value!r}")
     if isinstance(value, int) and value < 0:
-        _usage(f"{knob} must be >= 0, got {value!r}")
+        _MARKER.usage(f"{knob} must be >= 0, got {value!r}")
     return value
-
-
-def _faults(value: object) -> tuple[Fault, ...]:
-    if not isinstance(value, Iterable) or isinstance(value, str | bytes | Mapping):
-        _usage(f"faults must be a list of nexttech_async.testing.Fault, got {value!r}")
-    faults = tuple(value)
-    for fault in faults:
-        if not isinstance(fault, Fault):
-            # A TutorFlow fault has another shape; taking it would fail much later.
-            _usage(f"faults must hold nexttech_async.testing.Fault objects, got {fault!r}")
-    return faults
-
-
-def _merged_marker_kwargs(node: pytest.Item, marker: str, known: frozenset[str]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    # iter_markers yields the closest marker first; apply it last so it wins.
-    for mark in reversed(list(node.iter_markers(marker))):
-        if mark.args:
-            _usage(f"@pytest.mark.{marker} takes keyword arguments only, got {mark.args!r}")
-        merged.update(mark.kwargs)
-    unknown = sorted(set(merged) - known)
-    if unknown:
-        hints = [
-            f"{name!r} (did you mean {match[0]!r}?)" if match else repr(name)
-            for name in unknown
-            for match in [difflib.get_close_matches(name, known, n=1)]
-        ]
-        _usage(
-            f"@pytest.mark.{marker} got unknown keyword argument(s) {', '.join(hints)}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-    return merged
-
-
-def _usage(message: str) -> NoReturn:
-    pytest.fail(f"{MARKER} marker: {message}", pytrace=False)
 
 
 def _add_items(emulator: NextTechEmulator, options: NextTechMarkerOptions) -> None:
@@ -219,7 +157,7 @@ def _add_items(emulator: NextTechEmulator, options: NextTechMarkerOptions) -> No
                 else:
                     add(entry)
             except (TypeError, ValueError) as exc:
-                _usage(f"cannot seed {knob} entry {entry!r}: {exc}")
+                _MARKER.usage(f"cannot seed {knob} entry {entry!r}: {exc}")
 
 
 def _generated(knob: str, index: int, created_at: float) -> dict[str, Any]:
@@ -229,31 +167,7 @@ def _generated(knob: str, index: int, created_at: float) -> dict[str, Any]:
     return {"created_at": created_at, "project_name": f"project-{index}", "project_metadata": level}
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker, so ``--strict-markers`` accepts it and ``--markers`` lists it."""
-    config.addinivalue_line(
-        "markers",
-        f"{MARKER}(**knobs): configure the nexttech_emulator fixture and the session on it. "
-        "Knobs: any nexttech_async.testing.NextTechEmulatorConfig field (page_size, "
-        "before_inclusive, after_inclusive, time_resolution, latency, seed, ...), "
-        "contents=N or [items], grades=N or [items] (seeded before the test), "
-        "faults=[Fault(...)] (armed when the test body starts). "
-        f"Defaults: {dict(NEXTTECH_EMULATOR_DEFAULTS)}.",
-    )
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Any:
-    """Arm the marker's faults just before the test body runs."""
-    pending = item.stash.get(_FAULTS_KEY, None)
-    if pending is not None:
-        emulator, faults = pending
-        for fault in faults:
-            emulator.add_fault(fault)
-    return (yield)
-
-
-@_async_fixture
+@async_fixture
 async def nexttech_emulator(request: pytest.FixtureRequest) -> AsyncIterator[NextTechEmulator]:
     """A Next Tech emulator on 127.0.0.1, configured by ``@pytest.mark.nexttech_emulator``.
 
@@ -264,11 +178,11 @@ async def nexttech_emulator(request: pytest.FixtureRequest) -> AsyncIterator[Nex
     emulator = NextTechEmulator(options.config)
     _add_items(emulator, options)
     async with emulator:
-        request.node.stash[_FAULTS_KEY] = (emulator, options.faults)
+        _MARKER.hold(request.node, emulator, options.faults)
         yield emulator
 
 
-@_async_fixture
+@async_fixture
 async def nexttech_session(
     nexttech_emulator: NextTechEmulator,
 ) -> AsyncIterator[nt.NextTechSession]:

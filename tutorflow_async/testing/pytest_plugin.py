@@ -20,16 +20,15 @@ setup (the admin login, a harness's own seeding) never consumes them.
 
 from __future__ import annotations
 
-import difflib
-import importlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from types import MappingProxyType, ModuleType
-from typing import Any, Final, NoReturn, TypeVar, cast
+from collections.abc import AsyncIterator, Mapping
+from types import MappingProxyType
+from typing import Any, Final
 
 import attrs
 import pytest
 
 import tutorflow_async as tf
+from edu_async_core.pytest_support import EmulatorMarker, async_fixture
 from tutorflow_async.testing.config import EmulatorConfig
 from tutorflow_async.testing.emulator import TutorFlowEmulator
 from tutorflow_async.testing.faults import Fault
@@ -60,46 +59,24 @@ TUTORFLOW_EMULATOR_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
     }
 )
 
-#: Marker knobs that are not ``EmulatorConfig`` fields.
-_EXTRA_KNOBS: Final = frozenset({"faults", "rate_limit_per_minute"})
-_CONFIG_FIELDS: Final = frozenset(field.name for field in attrs.fields(EmulatorConfig))
-_KNOWN_KNOBS: Final = _CONFIG_FIELDS | _EXTRA_KNOBS
-
-_FAULTS_KEY: Final = pytest.StashKey[tuple[TutorFlowEmulator, tuple[Fault, ...]]]()
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _import_pytest_asyncio() -> ModuleType | None:
-    # The entry point loads this module in every pytest run of an environment that has
-    # the SDK, with or without pytest-asyncio: a missing one must not break those runs.
-    try:
-        return importlib.import_module("pytest_asyncio")
-    except ImportError:
-        return None
-
-
-_PYTEST_ASYNCIO: Final = _import_pytest_asyncio()
-
-
-def _async_fixture(func: _F) -> _F:
-    """``pytest_asyncio.fixture``, so the fixture works in strict mode as well as auto.
-
-    Without pytest-asyncio, the fixture still exists (a missing fixture would be a more
-    puzzling error) but fails, saying what to install.
-    """
-    if _PYTEST_ASYNCIO is not None:
-        return cast(_F, _PYTEST_ASYNCIO.fixture(func))
-    name = func.__name__
-
-    @pytest.fixture(name=name)
-    def unavailable() -> NoReturn:
-        pytest.fail(
-            f"the {name} fixture needs pytest-asyncio: pip install pytest-asyncio",
-            pytrace=False,
-        )
-
-    return cast(_F, unavailable)
+#: The marker's checks and hooks. ``pytest_configure`` registers it, so ``--strict-markers``
+#: accepts it and ``--markers`` lists it; ``pytest_runtest_call`` arms its faults.
+_MARKER: Final = EmulatorMarker(
+    MARKER,
+    # Marker knobs that are not ``EmulatorConfig`` fields.
+    extra_knobs=frozenset({"faults", "rate_limit_per_minute"}),
+    config_type=EmulatorConfig,
+    defaults=TUTORFLOW_EMULATOR_DEFAULTS,
+    fault_type=Fault,
+    fault_name="tutorflow_async.testing.Fault",
+    description="configure the tutorflow_emulator fixture and the sessions on it. "
+    "Knobs: any tutorflow_async.testing.EmulatorConfig field (queued_seconds, "
+    "processing_seconds, failure_rate, seed, rate_limit_window, webhook_*, ...), "
+    "faults=[Fault(...)] (armed when the test body starts), rate_limit_per_minute "
+    f"(of the key and the content session). Defaults: {dict(TUTORFLOW_EMULATOR_DEFAULTS)}.",
+)
+pytest_configure: Final = _MARKER.pytest_configure
+pytest_runtest_call: Final = _MARKER.pytest_runtest_call
 
 
 @attrs.frozen
@@ -116,79 +93,16 @@ def marker_options(node: pytest.Item) -> TutorFlowMarkerOptions:
 
     A bad knob fails the test with a message naming it (``pytest.fail``, no traceback).
     """
-    given = _merged_marker_kwargs(node, MARKER, _KNOWN_KNOBS)
-    knobs = {**TUTORFLOW_EMULATOR_DEFAULTS, **given}
-    faults = _faults(knobs.pop("faults"))
+    knobs = _MARKER.knobs(node)
+    faults = _MARKER.faults(knobs.pop("faults"))
     rate = knobs.pop("rate_limit_per_minute")
     if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
-        _usage(f"rate_limit_per_minute must be an int >= 1, got {rate!r}")
-    try:
-        config = EmulatorConfig(**knobs)
-    except (TypeError, ValueError) as exc:
-        _usage(f"invalid EmulatorConfig knob: {exc}")
+        _MARKER.usage(f"rate_limit_per_minute must be an int >= 1, got {rate!r}")
+    config = _MARKER.config(knobs)
     return TutorFlowMarkerOptions(config=config, faults=faults, rate_limit_per_minute=rate)
 
 
-def _faults(value: object) -> tuple[Fault, ...]:
-    if not isinstance(value, Iterable) or isinstance(value, str | bytes | Mapping):
-        _usage(f"faults must be a list of tutorflow_async.testing.Fault, got {value!r}")
-    faults = tuple(value)
-    for fault in faults:
-        if not isinstance(fault, Fault):
-            # A Next Tech fault has another shape; taking it would fail much later.
-            _usage(f"faults must hold tutorflow_async.testing.Fault objects, got {fault!r}")
-    return faults
-
-
-def _merged_marker_kwargs(node: pytest.Item, marker: str, known: frozenset[str]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    # iter_markers yields the closest marker first; apply it last so it wins.
-    for mark in reversed(list(node.iter_markers(marker))):
-        if mark.args:
-            _usage(f"@pytest.mark.{marker} takes keyword arguments only, got {mark.args!r}")
-        merged.update(mark.kwargs)
-    unknown = sorted(set(merged) - known)
-    if unknown:
-        hints = [
-            f"{name!r} (did you mean {match[0]!r}?)" if match else repr(name)
-            for name in unknown
-            for match in [difflib.get_close_matches(name, known, n=1)]
-        ]
-        _usage(
-            f"@pytest.mark.{marker} got unknown keyword argument(s) {', '.join(hints)}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-    return merged
-
-
-def _usage(message: str) -> NoReturn:
-    pytest.fail(f"{MARKER} marker: {message}", pytrace=False)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker, so ``--strict-markers`` accepts it and ``--markers`` lists it."""
-    config.addinivalue_line(
-        "markers",
-        f"{MARKER}(**knobs): configure the tutorflow_emulator fixture and the sessions on it. "
-        "Knobs: any tutorflow_async.testing.EmulatorConfig field (queued_seconds, "
-        "processing_seconds, failure_rate, seed, rate_limit_window, webhook_*, ...), "
-        "faults=[Fault(...)] (armed when the test body starts), rate_limit_per_minute "
-        f"(of the key and the content session). Defaults: {dict(TUTORFLOW_EMULATOR_DEFAULTS)}.",
-    )
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Any:
-    """Arm the marker's faults just before the test body runs."""
-    pending = item.stash.get(_FAULTS_KEY, None)
-    if pending is not None:
-        emulator, faults = pending
-        for fault in faults:
-            emulator.add_fault(fault)
-    return (yield)
-
-
-@_async_fixture
+@async_fixture
 async def tutorflow_emulator(request: pytest.FixtureRequest) -> AsyncIterator[TutorFlowEmulator]:
     """A TutorFlow emulator on 127.0.0.1, configured by ``@pytest.mark.tutorflow_emulator``.
 
@@ -197,7 +111,7 @@ async def tutorflow_emulator(request: pytest.FixtureRequest) -> AsyncIterator[Tu
     """
     options = marker_options(request.node)
     async with TutorFlowEmulator(options.config) as emulator:
-        request.node.stash[_FAULTS_KEY] = (emulator, options.faults)
+        _MARKER.hold(request.node, emulator, options.faults)
         yield emulator
 
 
@@ -213,7 +127,7 @@ def tutorflow_api_key(
     return tutorflow_emulator.create_api_key(name="pytest", rate_limit_per_minute=rate)
 
 
-@_async_fixture
+@async_fixture
 async def tutorflow_content_session(
     request: pytest.FixtureRequest,
     tutorflow_emulator: TutorFlowEmulator,
@@ -232,7 +146,7 @@ async def tutorflow_content_session(
         yield session
 
 
-@_async_fixture
+@async_fixture
 async def tutorflow_admin_session(
     tutorflow_emulator: TutorFlowEmulator,
 ) -> AsyncIterator[tf.AdminSession]:
