@@ -9,6 +9,7 @@ run. ``emulator`` runs the local Next Tech emulator with sample data.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 from collections.abc import Sequence
@@ -23,8 +24,10 @@ from edu_async_core.cli import (
     ProgressDisplay,
     add_output_options,
     configure_logging,
+    non_negative_float,
     non_negative_int,
     port,
+    positive_float,
     positive_int,
     read_secret,
     run,
@@ -62,12 +65,39 @@ def _session(args: argparse.Namespace) -> NextTechSession:
     return NextTechSession(token, secret, base_url=args.base_url)
 
 
-def _save_token(path: str, token: str) -> None:
+#: The options that choose what a walk lists; a resume file remembers them.
+_WALK_OPTIONS = (
+    "after",
+    "before",
+    "remote_user_id",
+    "project_metadata",
+    "course_metadata",
+    "course_uid",
+    "shards",
+    "unordered",
+)
+
+
+def _walk_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The walk-choosing options given on this command line (tuples as lists, for JSON)."""
+    given: dict[str, Any] = {}
+    for name in _WALK_OPTIONS:
+        value = getattr(args, name)
+        if value in (None, False) or (name == "shards" and value == 1):
+            continue  # not given: the defaults
+        if isinstance(value, list):  # repeated options; KEY=VALUE pairs are tuples
+            value = [list(v) if isinstance(v, tuple) else v for v in value]
+        given[name] = value
+    return given
+
+
+def _save_token(path: str, args: argparse.Namespace, token: str) -> None:
     # Replace atomically: a kill mid-write must leave the previous token, not half of one.
+    record = {"command": args.command, "options": _walk_options(args), "token": token}
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=".resume-")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(token)
+        json.dump(record, handle)
     os.replace(tmp, target)
 
 
@@ -77,12 +107,34 @@ def _forget_token(path: str) -> None:
 
 
 def _load_token(args: argparse.Namespace) -> str | None:
+    """The token to resume from, checked against this command line (before any request).
+
+    Re-running the same command resumes, and so does naming only the resume file; a
+    command that asks for another walk is refused rather than silently walking the old one.
+    """
+    given = _walk_options(args)
     if args.resume is not None:
+        if given:
+            raise CommandError(
+                "--resume: the token carries the range and filters; pass no "
+                + ", ".join("--" + name.replace("_", "-") for name in given)
+            )
         return str(args.resume)
-    if args.resume_file and Path(args.resume_file).is_file():
-        text = Path(args.resume_file).read_text(encoding="utf-8").strip()
-        return text or None
-    return None
+    if not args.resume_file or not Path(args.resume_file).is_file():
+        return None
+    try:
+        record = json.loads(Path(args.resume_file).read_text(encoding="utf-8"))
+        command, options, token = record["command"], record["options"], record["token"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CommandError(
+            f"--resume-file: {args.resume_file} is not a resume file of this tool"
+        ) from None
+    if command != args.command or (given and given != options):
+        raise CommandError(
+            f"--resume-file: {args.resume_file} holds another walk ({command} {options}); "
+            "run that command to finish it, or delete the file"
+        )
+    return str(token)
 
 
 async def walk(args: argparse.Namespace, out: Output) -> int:
@@ -116,7 +168,7 @@ async def walk(args: argparse.Namespace, out: Output) -> int:
                     count += 1
                     progress.update(count)
                     if args.resume_file and count % RESUME_SAVE_EVERY == 0:
-                        _save_token(args.resume_file, items.resume_token)
+                        _save_token(args.resume_file, args, items.resume_token)
                     if args.limit and count >= args.limit:
                         break
                 else:
@@ -124,7 +176,7 @@ async def walk(args: argparse.Namespace, out: Output) -> int:
         finally:
             progress.close()
             if args.resume_file and not finished and count:
-                _save_token(args.resume_file, items.resume_token)
+                _save_token(args.resume_file, args, items.resume_token)
                 out.note(f"stopped after {count} items; run again to resume from "
                          f"{args.resume_file}")
         if finished and args.resume_file:
@@ -229,10 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--after-inclusive", action="store_true")
     emu.add_argument("--time-resolution", choices=["millisecond", "second"],
                      default="millisecond")
-    emu.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
+    emu.add_argument("--latency", type=non_negative_float, default=0.0, help="seconds per answer")
     emu.add_argument("--seed", type=int, default=0)
     emu.add_argument("--env-file", metavar="FILE", help="also write the variables to FILE")
-    emu.add_argument("--duration", type=float, help="stop after N seconds")
+    emu.add_argument("--duration", type=positive_float, help="stop after N seconds")
     emu.set_defaults(handler=emulator)
     return parser
 

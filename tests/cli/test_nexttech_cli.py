@@ -148,3 +148,18 @@ async def test_emulator_command_prints_ready_credentials(tmp_path: Path) -> None
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_a_resume_file_resumes_its_own_walk_and_refuses_another(
+    nt_cli_emulator: NextTechEmulator, nt_env: dict[str, str], tmp_path: Path
+) -> None:
+    token_file = str(tmp_path / "walk.token")
+    walk = ("contents", "--project-metadata", "level=advanced", "--resume-file", token_file)
+    first = await run_cli(CLI, *walk, "--limit", "10", env=nt_env)
+    other = await run_cli(CLI, "contents", "--project-metadata", "level=beginner",
+                          "--resume-file", token_file, env=nt_env)
+    rest = await run_cli(CLI, *walk, env=nt_env)  # the same command goes on
+
+    expected = nt_cli_emulator.contents_snapshot(project_metadata={"level": "advanced"})
+    assert other.code == 2 and "--resume-file" in other.stderr and other.stdout == ""
+    assert _ids(first.json_lines()) + _ids(rest.json_lines()) == [i["id"] for i in expected]

@@ -25,6 +25,7 @@ refused.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import inspect
 import json
@@ -37,7 +38,7 @@ from typing import Any
 import attrs
 import pytest
 from aiohttp import web
-from cli_helpers import base_env, run_cli
+from cli_helpers import CliRun, base_env, run_cli
 from fast_settings import FAST
 from reliability.figures import FigureBook
 
@@ -623,8 +624,82 @@ class CliBadInput:
     env: tuple[tuple[str, str], ...] = ()
 
 
-#: Bad-input cases of the two command-line tools. <-- CLI author: add your cases here.
-CLI_BAD_INPUT_CASES: list[CliBadInput] = []
+TF_CLI, NT_CLI = "tutorflow_async.cli", "nexttech_async.cli"
+#: A secret file named by cases that must fail before anything is written (it never is).
+NEVER_WRITTEN = "never-written.secret"
+_ADMIN = (("TUTORFLOW_ADMIN_EMAIL", "admin@example.com"),
+          ("TUTORFLOW_ADMIN_PASSWORD", "emulator-password"))
+
+
+def tf_cli(name: str, argument: str, *args: str, admin: bool = False) -> CliBadInput:
+    return CliBadInput(name, TF_CLI, args, argument, _ADMIN if admin else ())
+
+
+def nt_cli(name: str, argument: str, *args: str) -> CliBadInput:
+    return CliBadInput(name, NT_CLI, args, argument)
+
+
+def _never_written_exists() -> bool:
+    return Path(NEVER_WRITTEN).exists()
+
+
+#: Bad-input cases of the two command-line tools: each exits 2 naming the argument.
+CLI_BAD_INPUT_CASES: list[CliBadInput] = [
+    tf_cli("cli-expand-no-path", "FILE|DIR", "expand"),
+    tf_cli("cli-expand-missing-path", "no/such/dir", "expand", "no/such/dir"),
+    tf_cli("cli-expand-concurrency-zero", "--concurrency", "expand", ".", "--concurrency", "0"),
+    tf_cli("cli-expand-concurrency-text", "--concurrency", "expand", ".", "--concurrency", "x"),
+    tf_cli("cli-expand-timeout-negative", "--timeout", "expand", ".", "--timeout", "-1"),
+    tf_cli("cli-expand-poll-nan", "--poll-interval", "expand", ".", "--poll-interval", "nan"),
+    tf_cli("cli-expand-outputs-empty", "--requested-outputs", "expand", "no/such/dir",
+           "--requested-outputs", ","),
+    tf_cli("cli-expand-outputs-unknown", "--requested-outputs", "expand",
+           "no/such/dir", "--requested-outputs", "interactive_module,hologram"),
+    tf_cli("cli-expand-rate-zero", "--rate-limit", "expand", ".", "--rate-limit", "0"),
+    tf_cli("cli-wait-empty-id", "JOB_ID", "wait", ""),
+    tf_cli("cli-wait-dotdot-id", "JOB_ID", "wait", "job_1", ".."),
+    tf_cli("cli-wait-megabyte-id", "JOB_ID", "wait", "j" * 5000),
+    tf_cli("cli-result-no-id", "JOB_ID", "result"),
+    tf_cli("cli-result-blank-id", "job_id", "result", "   "),
+    tf_cli("cli-keys-no-action", "ACTION", "keys"),
+    tf_cli("cli-keys-create-no-secret-file", "--secret-file", "keys", "create", "ci",
+           admin=True),
+    tf_cli("cli-keys-create-blank-name", "NAME", "keys", "create", " ", "--secret-file",
+           NEVER_WRITTEN, admin=True),
+    tf_cli("cli-keys-rate-negative", "--rate-limit", "keys", "create", "ci", "--rate-limit",
+           "-5", "--secret-file", NEVER_WRITTEN, admin=True),
+    tf_cli("cli-keys-rotate-dot-id", "KEY_ID", "keys", "rotate", ".", "--secret-file",
+           NEVER_WRITTEN, admin=True),
+    tf_cli("cli-keys-revoke-control-char", "KEY_ID", "keys", "revoke", "key\x01", admin=True),
+    tf_cli("cli-webhooks-create-ftp-url", "URL", "webhooks", "create", "ftp://example.com/h",
+           "--secret-file", NEVER_WRITTEN, admin=True),
+    tf_cli("cli-webhooks-create-unknown-event", "--event", "webhooks", "create",
+           "https://example.com/h", "--event", "content.exploded", "--secret-file",
+           NEVER_WRITTEN, admin=True),
+    tf_cli("cli-webhooks-delete-empty-id", "WEBHOOK_ID", "webhooks", "delete", "", admin=True),
+    tf_cli("cli-listen-port-too-big", "--port", "webhooks", "listen", "--port", "70000"),
+    tf_cli("cli-emulator-failure-rate", "--failure-rate", "emulator", "--failure-rate", "1.5"),
+    tf_cli("cli-emulator-negative-processing", "--processing-seconds", "emulator",
+           "--processing-seconds", "-1"),
+    nt_cli("cli-contents-naive-after", "after", "contents", "--after", "2026-01-05T09:00:00"),
+    nt_cli("cli-contents-after-later", "after", "contents", "--after", "2026-02-01T00:00Z",
+           "--before", "2026-01-01T00:00Z"),
+    nt_cli("cli-contents-bad-date", "before", "contents", "--before", "yesterday"),
+    nt_cli("cli-contents-shards-zero", "--shards", "contents", "--after", "2026-01-01T00:00Z",
+           "--shards", "0"),
+    nt_cli("cli-contents-shards-no-after", "after", "contents", "--shards", "3"),
+    nt_cli("cli-contents-metadata-no-equals", "--project-metadata", "contents",
+           "--project-metadata", "level"),
+    nt_cli("cli-contents-metadata-empty-key", "--course-metadata", "contents",
+           "--course-metadata", "=x"),
+    nt_cli("cli-contents-limit-zero", "--limit", "contents", "--limit", "0"),
+    nt_cli("cli-contents-junk-token", "resume", "contents", "--resume", "not-a-token"),
+    nt_cli("cli-contents-token-and-filter", "--resume", "contents", "--resume", "{}",
+           "--after", "2026-01-01T00:00Z"),
+    nt_cli("cli-grades-remote-user-empty", "remote_user_id", "grades", "--remote-user-id", ""),
+    nt_cli("cli-emulator-page-size-zero", "--page-size", "emulator", "--page-size", "0"),
+    nt_cli("cli-emulator-negative-latency", "--latency", "emulator", "--latency", "-0.5"),
+]
 
 
 async def test_cli_bad_input_exits_2_naming_the_argument(world: World) -> None:
@@ -636,9 +711,18 @@ async def test_cli_bad_input_exits_2_naming_the_argument(world: World) -> None:
         "NEXTTECH_API_TOKEN": world.nt_emu.api_token,
         "NEXTTECH_SECRET_KEY": world.nt_emu.secret_key,
     })
-    for case in CLI_BAD_INPUT_CASES:
-        before = world.requests()
-        run = await run_cli(case.module, *case.args, env={**env, **dict(case.env)})
+    before = world.requests()
+    gate = asyncio.Semaphore(3)  # a few at once: each is a whole Python start-up
+
+    async def one(case: CliBadInput) -> CliRun:
+        async with gate:
+            return await run_cli(case.module, *case.args, env={**env, **dict(case.env)})
+
+    runs = await asyncio.gather(*(one(case) for case in CLI_BAD_INPUT_CASES))
+    for case, run in zip(CLI_BAD_INPUT_CASES, runs, strict=True):
         assert run.code == 2, (case.name, run.text)
         assert case.argument in run.stderr, (case.name, run.stderr)
-        assert world.requests() == before, case.name
+        assert "Traceback" not in run.stderr, (case.name, run.stderr)
+    assert world.requests() == before, "a CLI usage error sent a request"
+    assert not _never_written_exists()
+    assert len(CLI_BAD_INPUT_CASES) >= 30

@@ -15,6 +15,8 @@ from edu_async_core.cli import (
     Output,
     add_output_options,
     configure_logging,
+    fraction,
+    non_negative_float,
     run,
 )
 from edu_async_core.cli import port as _port
@@ -163,9 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=_port, default=defaults.CLI_EMULATOR_PORT)
-    emulator.add_argument("--queued-seconds", type=float, default=0.5)
-    emulator.add_argument("--processing-seconds", type=float, default=2.0)
-    emulator.add_argument("--failure-rate", type=float, default=0.0)
+    emulator.add_argument("--queued-seconds", type=non_negative_float, default=0.5)
+    emulator.add_argument("--processing-seconds", type=non_negative_float, default=2.0)
+    emulator.add_argument("--failure-rate", type=fraction, default=0.0,
+                          help="share of jobs that fail, 0..1 (default %(default)s)")
     emulator.add_argument("--rate-limit", type=_positive_int,
                           default=defaults.CLI_EMULATOR_KEY_RATE,
                           help="requests per minute of the ready key (default %(default)s)")

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 
 from edu_async_core import defaults
 from edu_async_core.cli import CommandError, ExitCode, Output, read_secret, write_secret_file
+from edu_async_core.errors import InvalidArgumentError
+from edu_async_core.validation import path_segment, require_str
 
 from ..admin import AdminSession
 from . import records
@@ -45,6 +47,18 @@ async def admin_session(args: argparse.Namespace) -> AsyncIterator[AdminSession]
         yield session
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    """What can be checked without the server, checked before the login request."""
+    for name, label in (("key_id", "KEY_ID"), ("webhook_id", "WEBHOOK_ID")):
+        if getattr(args, name, None) is not None:
+            path_segment(getattr(args, name), label)
+    if getattr(args, "name", None) is not None:
+        require_str(args.name, "NAME")
+    url = getattr(args, "url", None)
+    if url is not None and not str(url).startswith(("https://", "http://")):
+        raise InvalidArgumentError("URL", "must be an absolute http(s) URL")
+
+
 def _secret_file(args: argparse.Namespace) -> str:
     # Checked before any request: a secret shown once must have somewhere to go.
     path: str | None = args.secret_file
@@ -55,6 +69,7 @@ def _secret_file(args: argparse.Namespace) -> str:
 
 async def keys(args: argparse.Namespace, out: Output) -> int:
     action = args.keys_action
+    _check_arguments(args)
     secret_path = _secret_file(args) if action in ("create", "rotate") else None
     async with admin_session(args) as admin:
         if action == "list":
@@ -79,6 +94,7 @@ async def keys(args: argparse.Namespace, out: Output) -> int:
 
 async def webhooks(args: argparse.Namespace, out: Output) -> int:
     action = args.webhooks_action
+    _check_arguments(args)
     secret_path = _secret_file(args) if action == "create" else None
     async with admin_session(args) as admin:
         if action == "list":

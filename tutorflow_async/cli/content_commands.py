@@ -12,11 +12,12 @@ from edu_async_core import defaults
 from edu_async_core.cli import CommandError, ExitCode, Output, ProgressDisplay, read_secret
 from edu_async_core.cli import is_auth_error as _is_auth_error
 from edu_async_core.errors import SDKError
+from edu_async_core.validation import path_segment
 
 from ..bulk import BulkProgress, ExpansionOutcome, ExpansionRequest, OutcomeStatus
 from ..content import ContentSession
 from ..errors import ExpansionFailed, ExpansionTimeoutError
-from ..models import ExpansionResult
+from ..models import ExpansionResult, OutputType
 from . import records
 
 
@@ -62,11 +63,18 @@ def _load(path: Path) -> dict[str, Any] | str:
 
 
 def _requested_outputs(text: str | None) -> list[str] | None:
+    # Checked here, once: an unknown output would otherwise make every input "invalid".
     if text is None:
         return None
     outputs = [part.strip() for part in text.split(",") if part.strip()]
     if not outputs:
         raise CommandError("--requested-outputs: name at least one output")
+    known = [o.value for o in OutputType]
+    unknown = [o for o in outputs if o not in known]
+    if unknown:
+        raise CommandError(
+            f"--requested-outputs: unknown {', '.join(unknown)}; choose from {', '.join(known)}"
+        )
     return outputs
 
 
@@ -79,8 +87,8 @@ def _exit_status(outcomes: list[tuple[OutcomeStatus, BaseException | None]]) -> 
 
 
 async def expand(args: argparse.Namespace, out: Output) -> int:
-    files = source_files(args.paths)
     outputs = _requested_outputs(args.requested_outputs)
+    files = source_files(args.paths)
     loaded = [(path, _load(path)) for path in files]
     requests: list[ExpansionRequest] = []
     positions: list[int] = []  # position in `files` of each request
@@ -150,6 +158,8 @@ def _report_outcome(out: Output, outcome: ExpansionOutcome, positions: list[int]
 
 async def wait(args: argparse.Namespace, out: Output) -> int:
     job_ids = list(dict.fromkeys(args.job_ids))
+    for job_id in job_ids:  # a malformed id is the caller's mistake: exit 2, nothing sent
+        path_segment(job_id, "JOB_ID")
     ended: list[tuple[OutcomeStatus, BaseException | None]] = []
     async with content_session(args) as session:
 
