@@ -274,8 +274,8 @@ def expand_many(
     concurrency: int = defaults.BULK_CONCURRENCY,
     journal: str | os.PathLike[str] | Journal | None = None,
     timeout: float = defaults.WAIT_TIMEOUT,
-    poll_interval: float = defaults.POLL_INTERVAL,
-    max_interval: float = defaults.POLL_MAX_INTERVAL,
+    poll_interval: float | None = None,
+    max_interval: float | None = None,
     on_progress: Callable[[BulkProgress], None] | None = None,
 ) -> AsyncGenerator[ExpansionOutcome, None]:
     """Expand many inputs, ``concurrency`` at a time; yield one outcome per input.
@@ -292,6 +292,7 @@ def expand_many(
     """
     positive_int(concurrency, "concurrency")
     positive_number(timeout, "timeout")
+    poll_interval, max_interval = session.intervals(poll_interval, max_interval)
     positive_number(poll_interval, "poll_interval")
     positive_number(max_interval, "max_interval")
     if isinstance(requests, Mapping | str | bytes):

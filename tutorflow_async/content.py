@@ -44,6 +44,8 @@ class ContentSession(BaseSession):
 
     ``webhooks`` (a :class:`~tutorflow_async.webhooks.WebhookReceiver`, or anything with
     ``subscribe(job_id)``) lets terminal events end waits without polling.
+    ``poll_interval``/``max_interval`` are the polling of every wait (and bulk run) that
+    does not pass its own.
     """
 
     def __init__(
@@ -56,7 +58,14 @@ class ContentSession(BaseSession):
         config: TransportConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
         webhooks: EventSource | None = None,
+        poll_interval: float = defaults.POLL_INTERVAL,
+        max_interval: float = defaults.POLL_MAX_INTERVAL,
     ) -> None:
+        check_wait_arguments(1.0, poll_interval, max_interval)
+        #: Polling of waits that do not set their own: the first interval, then the
+        #: longest one the backoff grows to (a test harness sets them short).
+        self.poll_interval = float(poll_interval)
+        self.max_interval = float(max_interval)
         key = secret_value(from_env(api_key, defaults.TUTORFLOW_ENV_API_KEY, "api_key"), "api_key")
         url = from_env(
             base_url,
@@ -109,11 +118,12 @@ class ContentSession(BaseSession):
         job_id: str,
         *,
         timeout: float = defaults.WAIT_TIMEOUT,
-        poll_interval: float = defaults.POLL_INTERVAL,
-        max_interval: float = defaults.POLL_MAX_INTERVAL,
+        poll_interval: float | None = None,
+        max_interval: float | None = None,
     ) -> ExpansionWaiter:
         """A wait for ``job_id`` you can ``await`` and take a ``continuation_token()`` of."""
         path_segment(job_id, "job_id")
+        poll_interval, max_interval = self.intervals(poll_interval, max_interval)
         check_wait_arguments(timeout, poll_interval, max_interval)
         now = time.time()
         token = WaitToken(job_id=job_id, started_at=now, deadline=now + timeout)
@@ -126,8 +136,8 @@ class ContentSession(BaseSession):
         job_id: str,
         *,
         timeout: float = defaults.WAIT_TIMEOUT,  # noqa: ASYNC109 (a deadline, named as users expect)
-        poll_interval: float = defaults.POLL_INTERVAL,
-        max_interval: float = defaults.POLL_MAX_INTERVAL,
+        poll_interval: float | None = None,
+        max_interval: float | None = None,
     ) -> ExpansionResult:
         """Wait until the job is terminal and return its result.
 
@@ -147,16 +157,26 @@ class ContentSession(BaseSession):
         self,
         token: str,
         *,
-        poll_interval: float = defaults.POLL_INTERVAL,
-        max_interval: float = defaults.POLL_MAX_INTERVAL,
+        poll_interval: float | None = None,
+        max_interval: float | None = None,
     ) -> ExpansionWaiter:
         """Go on with a wait from its ``continuation_token()`` (same job, same deadline)."""
+        poll_interval, max_interval = self.intervals(poll_interval, max_interval)
         check_wait_arguments(1.0, poll_interval, max_interval)
         return ExpansionWaiter(
             self._poller,
             WaitToken.loads(token),
             poll_interval=poll_interval,
             max_interval=max_interval,
+        )
+
+    def intervals(
+        self, poll_interval: float | None, max_interval: float | None
+    ) -> tuple[float, float]:
+        """The polling a wait uses: what it asked for, else this session's."""
+        return (
+            self.poll_interval if poll_interval is None else poll_interval,
+            self.max_interval if max_interval is None else max_interval,
         )
 
     expand_many = bulk.expand_many

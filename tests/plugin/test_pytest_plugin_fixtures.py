@@ -107,6 +107,8 @@ async def test_faults_reach_the_content_session(
         ({"bogus": 1}, "unknown keyword argument(s) 'bogus'; known: "),
         ({"failure_rate": 2.0}, "invalid EmulatorConfig knob"),
         ({"rate_limit_per_minute": 0}, "rate_limit_per_minute must be an int >= 1"),
+        ({"poll_interval": 0}, "poll_interval must be a number > 0"),
+        ({"poll_interval": 1.0, "max_interval": 0.5}, "max_interval must not be shorter"),
         ({"faults": Fault(kind="reset")}, "faults must be a list"),
         ({"faults": [NextTechFault(kind="reset")]}, "tutorflow_async.testing.Fault objects"),
     ],

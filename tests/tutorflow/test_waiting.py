@@ -51,6 +51,28 @@ async def test_wait_returns_the_result_of_a_completed_job(session: tf.ContentSes
     assert result.outputs[0].manifest is not None
 
 
+async def test_the_session_sets_the_polling_of_waits_that_do_not(
+    quick_emu: TutorFlowEmulator,
+) -> None:
+    issued = quick_emu.create_api_key(name="intervals", rate_limit_per_minute=100_000)
+    async with tf.ContentSession(issued.api_key, base_url=quick_emu.base_url, config=FAST,
+                                 rate_limit_per_minute=100_000, poll_interval=0.05,
+                                 max_interval=0.2) as s:
+        job = await s.expansions.create(PAYLOAD)
+        started = time.monotonic()
+        result = await s.wait_for_expansion(job.id, timeout=10)
+        took = time.monotonic() - started
+        resolved = (s.intervals(None, None), s.intervals(0.5, 1.0))
+
+    assert result.job.is_completed
+    # The job takes 0.3 s; the SDK's own first poll would come after about 2 s.
+    assert took < 1.5
+    assert resolved == ((0.05, 0.2), (0.5, 1.0))  # a wait's own settings win
+    with pytest.raises(tf.InvalidArgumentError, match="max_interval"):
+        tf.ContentSession(issued.api_key, base_url=quick_emu.base_url, poll_interval=5,
+                          max_interval=1)
+
+
 async def test_a_failed_job_raises_with_its_error_details(session: tf.ContentSession) -> None:
     job = await session.expansions.create({**PAYLOAD, "_emulator": {"fail": True}})
     with pytest.raises(tf.ExpansionFailed) as info:

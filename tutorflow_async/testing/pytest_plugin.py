@@ -55,6 +55,10 @@ TUTORFLOW_EMULATOR_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
         "queued_seconds": 0.0,
         "processing_seconds": 0.1,
         "rate_limit_per_minute": 6000,
+        # Waits poll every 50 ms at first (not every 2 s), so a test that waits for a job
+        # takes about as long as the job.
+        "poll_interval": 0.05,
+        "max_interval": 0.5,
         "faults": (),
     }
 )
@@ -64,7 +68,7 @@ TUTORFLOW_EMULATOR_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
 _MARKER: Final = EmulatorMarker(
     MARKER,
     # Marker knobs that are not ``EmulatorConfig`` fields.
-    extra_knobs=frozenset({"faults", "rate_limit_per_minute"}),
+    extra_knobs=frozenset({"faults", "rate_limit_per_minute", "poll_interval", "max_interval"}),
     config_type=EmulatorConfig,
     defaults=TUTORFLOW_EMULATOR_DEFAULTS,
     fault_type=Fault,
@@ -73,7 +77,8 @@ _MARKER: Final = EmulatorMarker(
     "Knobs: any tutorflow_async.testing.EmulatorConfig field (queued_seconds, "
     "processing_seconds, failure_rate, seed, rate_limit_window, webhook_*, ...), "
     "faults=[Fault(...)] (armed when the test body starts), rate_limit_per_minute "
-    f"(of the key and the content session). Defaults: {dict(TUTORFLOW_EMULATOR_DEFAULTS)}.",
+    "(of the key and the content session), poll_interval and max_interval (of the "
+    f"content session's waits). Defaults: {dict(TUTORFLOW_EMULATOR_DEFAULTS)}.",
 )
 pytest_configure: Final = _MARKER.pytest_configure
 pytest_runtest_call: Final = _MARKER.pytest_runtest_call
@@ -86,6 +91,8 @@ class TutorFlowMarkerOptions:
     config: EmulatorConfig
     faults: tuple[Fault, ...]
     rate_limit_per_minute: int
+    poll_interval: float
+    max_interval: float
 
 
 def marker_options(node: pytest.Item) -> TutorFlowMarkerOptions:
@@ -98,8 +105,20 @@ def marker_options(node: pytest.Item) -> TutorFlowMarkerOptions:
     rate = knobs.pop("rate_limit_per_minute")
     if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
         _MARKER.usage(f"rate_limit_per_minute must be an int >= 1, got {rate!r}")
+    intervals = {name: knobs.pop(name) for name in ("poll_interval", "max_interval")}
+    for name, value in intervals.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            _MARKER.usage(f"{name} must be a number > 0, got {value!r}")
+    if intervals["max_interval"] < intervals["poll_interval"]:
+        _MARKER.usage("max_interval must not be shorter than poll_interval")
     config = _MARKER.config(knobs)
-    return TutorFlowMarkerOptions(config=config, faults=faults, rate_limit_per_minute=rate)
+    return TutorFlowMarkerOptions(
+        config=config,
+        faults=faults,
+        rate_limit_per_minute=rate,
+        poll_interval=float(intervals["poll_interval"]),
+        max_interval=float(intervals["max_interval"]),
+    )
 
 
 @async_fixture
@@ -135,13 +154,17 @@ async def tutorflow_content_session(
 ) -> AsyncIterator[tf.ContentSession]:
     """A :class:`~tutorflow_async.ContentSession` on ``tutorflow_api_key``, closed after.
 
-    Its limiter runs at the key's limit, as a real deployment would configure it. Build
-    your own from ``tutorflow_emulator.base_url`` and ``tutorflow_api_key.api_key`` for
-    other settings.
+    Its limiter runs at the key's limit, as a real deployment would configure it, and its
+    waits poll at the marker's ``poll_interval``/``max_interval``. Build your own from
+    ``tutorflow_emulator.base_url`` and ``tutorflow_api_key.api_key`` for other settings.
     """
-    rate = marker_options(request.node).rate_limit_per_minute
+    options = marker_options(request.node)
     async with tf.ContentSession(
-        tutorflow_api_key.api_key, base_url=tutorflow_emulator.base_url, rate_limit_per_minute=rate
+        tutorflow_api_key.api_key,
+        base_url=tutorflow_emulator.base_url,
+        rate_limit_per_minute=options.rate_limit_per_minute,
+        poll_interval=options.poll_interval,
+        max_interval=options.max_interval,
     ) as session:
         yield session
 
