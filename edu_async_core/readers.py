@@ -104,7 +104,7 @@ def _check(src: _Source, tp: Any, var: str, indent: int, nested: Callable[[Any],
             src.add(indent, f"{var} = tuple({var})")
         elif attrs.has(item):
             read = src.name("read", nested(item))
-            src.add(indent, f"{var} = tuple([{read}(x) for x in {var}])")
+            src.add(indent, f"{var} = tuple(map({read}, {var}))")
             src.add(indent, f"for x in {var}:")
             src.add(indent + 1, "if x is MISS: return MISS")
         else:

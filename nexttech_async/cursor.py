@@ -357,6 +357,10 @@ def _learn(
     the server did not apply a bound, and walking on could skip or repeat items.
     """
     top, bottom = _scope(state, rng)
+    if page:
+        seconds = [item.second for item in page]
+        if (top is None or max(seconds) <= top) and (bottom is None or min(seconds) >= bottom):
+            return list(range(len(page))), state  # the usual page: all in scope
     query = plan(state, rng)
     kept: list[int] = []
     before_inclusive, after_inclusive = state.before_inclusive, state.after_inclusive
@@ -391,11 +395,11 @@ def _advance_main(state: CursorState, rng: WalkRange, page: Sequence[ItemRef]) -
     if not kept:
         return Step((), attrs.evolve(learned, page_hint=page_hint))
     boundary_open = state.hi is not None and not state.hi_complete
-    emit = tuple(
-        i
-        for i in kept
-        if not (boundary_open and page[i].second == state.hi and page[i].key in state.seen)
-    )
+    if boundary_open:
+        hi, known = state.hi, state.seen
+        emit = tuple(i for i in kept if page[i].second != hi or page[i].key not in known)
+    else:
+        emit = tuple(kept)
     seconds = {page[i].second for i in kept}
     oldest = min(seconds)
     if len(seconds) == 1:

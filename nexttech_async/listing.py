@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from edu_async_core.converter import fast_reader
 from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.responses import Response
 from edu_async_core.session import structure
@@ -68,6 +69,7 @@ class Listing(Generic[M]):
         self._path = path
         self._model = model
         self._kind = kind
+        self._quick_read = fast_reader(converter, model)
 
     async def list(
         self,
@@ -90,7 +92,7 @@ class Listing(Generic[M]):
         )
         query = plan(CursorState(), rng)  # a walk's first query is exactly this page
         items, response = await self.fetch(query, filters)
-        return [self.structure(item, response) for item in items]
+        return [self._quick_read(item) or self.structure(item, response) for item in items]
 
     def iterate(
         self,
@@ -120,14 +122,14 @@ class Listing(Generic[M]):
                     "resume", "the token carries the range and filters; pass nothing else"
                 )
             rng, filters, state = decode_token(resume, self._kind)
-            return self._walk(rng, filters, state)
+            return self._walk(rng, filters, state, prefetch=True)
         rng, filters = request_of(
             before, after, remote_user_id, project_metadata, course_metadata, course_uid
         )
         if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
             raise InvalidArgumentError("shards", f"expected a positive int, got {shards!r}")
         if shards == 1:
-            return self._walk(rng, filters, None)
+            return self._walk(rng, filters, None, prefetch=True)
         if rng.after is None:
             raise InvalidArgumentError("after", "a sharded walk needs a lower bound to split")
         if rng.before is None:
@@ -137,7 +139,11 @@ class Listing(Generic[M]):
         walks = [self._walk(part, filters, None) for part in parts]
         return ShardedWalk(walks, rng, ordered=ordered, concurrency=shards)
 
-    def _walk(self, rng: WalkRange, filters: Filters, state: Any) -> Walk[M]:
+    def _walk(
+        self, rng: WalkRange, filters: Filters, state: Any, *, prefetch: bool = False
+    ) -> Walk[M]:
+        # A sequential walk asks for its next page while its caller reads this one; the
+        # windows of a sharded walk do not (the shards are its concurrency).
         return Walk(
             kind=self._kind,
             fetch=self.fetch,
@@ -145,6 +151,8 @@ class Listing(Generic[M]):
             rng=rng,
             filters=filters,
             state=state,
+            quick_read=self._quick_read,
+            prefetch=prefetch,
         )
 
     async def fetch(self, query: Query, filters: Filters) -> tuple[builtins.list[Any], Response]:

@@ -8,10 +8,11 @@ another process continue with the same guarantees.
 from __future__ import annotations
 
 import abc
-import collections
+import asyncio
+import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -29,6 +30,8 @@ TOKEN_VERSION = 1
 
 FetchPage = Callable[[Query, Filters], Awaitable[tuple[list[Any], Response]]]
 Structure = Callable[[Any, Response], M]
+QuickRead = Callable[[Any], M | None]
+"""A model of the usual shape in one pass, or ``None``: then ``Structure`` reads it."""
 
 logger = logging.getLogger("nexttech_async")
 
@@ -56,6 +59,29 @@ def item_ref(item: Any, response: Response) -> ItemRef:
     )
 
 
+def page_refs(items: Sequence[Any], response: Response) -> list[ItemRef]:
+    """``item_ref`` of every item of a page, the usual shape (objects with integer ``id``
+    and ``created_at``) in a few passes that mostly run in C."""
+    try:
+        keys = [item["id"] for item in items]
+        seconds = [item["created_at"] for item in items]
+    except (KeyError, TypeError, IndexError):
+        keys = seconds = []
+    if (
+        len(keys) == len(items)
+        and set(map(type, items)) <= _DICT
+        and set(map(type, keys)) <= _INT
+        and set(map(type, seconds)) <= _INT
+    ):
+        return list(map(_new_ref, zip(keys, seconds, strict=True)))
+    return [item_ref(item, response) for item in items]
+
+
+_DICT: frozenset[type] = frozenset({dict})
+_INT: frozenset[type] = frozenset({int})
+_new_ref = functools.partial(tuple.__new__, ItemRef)  # ItemRef((key, second)), from C
+
+
 class Position:
     """Where a resumed walk would start: right after the last item handed out.
 
@@ -80,6 +106,27 @@ class Position:
         self._seen.add(ref.key)
         self._windows = windows
         self._base = None
+
+    def handed_out_run(
+        self, refs: Sequence[ItemRef], start: int, stop: int, windows: tuple[tuple[int, int], ...]
+    ) -> None:
+        """The same as ``handed_out(r, windows)`` for each of ``refs[start:stop]`` in turn,
+        in time proportional to the items sharing the last one's second."""
+        if start >= stop:
+            return
+        self.handed_out(refs[start], windows)
+        last = refs[stop - 1].second
+        first_of_run = stop - 1
+        while first_of_run > start and refs[first_of_run - 1].second == last:
+            first_of_run -= 1
+        if first_of_run > start:  # the second changed on the way: a fresh boundary
+            self._seen = set()
+            self._hi = last
+        else:
+            first_of_run = start + 1  # refs[start] is already in
+        seen = self._seen
+        for i in range(first_of_run, stop):
+            seen.add(refs[i].key)
 
     def settle(self, state: CursorState) -> None:
         """Nothing is pending: the cursor's own state is the resume point."""
@@ -121,7 +168,7 @@ class AsyncWalk(abc.ABC, Generic[M]):
         item handed out, in this process or another, with the same guarantees."""
 
     async def aclose(self) -> None:
-        """Stop the walk early (a no-op for a sequential walk)."""
+        """Stop the walk early: cancel what it has asked for ahead of the caller."""
 
     async def __aenter__(self) -> AsyncWalk[M]:
         return self
@@ -132,7 +179,15 @@ class AsyncWalk(abc.ABC, Generic[M]):
 
 
 class Walk(AsyncWalk[M]):
-    """All items of a range, newest first, each exactly once (see ``cursor.py``)."""
+    """All items of a range, newest first, each exactly once (see ``cursor.py``).
+
+    A page is read as a whole by the cursor; its items are then handed out by index, each
+    read into its model at its turn, so handing out an item costs O(1) and an item that
+    cannot be read fails at its turn, after the ones before it. With ``prefetch`` the
+    next page is asked for as soon as a page has been read, so the server works while the
+    caller consumes: one request ahead at most, cancelled by ``aclose()``; its failure is
+    raised when the walk reaches it, after every item before it.
+    """
 
     def __init__(
         self,
@@ -143,16 +198,26 @@ class Walk(AsyncWalk[M]):
         rng: WalkRange,
         filters: Filters,
         state: CursorState | None = None,
+        quick_read: QuickRead[M] | None = None,
+        prefetch: bool = False,
     ) -> None:
         self.kind = kind
         self._fetch = fetch
         self._structure = structure
+        self._quick_read = quick_read or _never
         self.range = rng
         self.filters = filters
         self._state = state or CursorState()
-        self._buffer: collections.deque[tuple[Any, ItemRef, CursorState, Response]] = (
-            collections.deque()
-        )
+        self._prefetch = prefetch
+        self._pending: asyncio.Task[tuple[Query, list[Any], Response]] | None = None
+        # The page being handed out: its items to emit, their refs, the cursor's windows
+        # before it, and how many were handed out / are known to the position so far.
+        self._page: list[Any] = []
+        self._page_refs: list[ItemRef] = []
+        self._page_windows: tuple[tuple[int, int], ...] = ()
+        self._response: Response | None = None
+        self._next = 0
+        self._folded = 0
         self._position = Position(self._state)
         self.pages = 0
 
@@ -162,47 +227,106 @@ class Walk(AsyncWalk[M]):
         return self._state
 
     async def __anext__(self) -> M:
-        item, _ = await self.next_with_ref()
-        return item
+        i = self._next
+        if i >= len(self._page):
+            await self._turn_page()
+            i = 0
+        self._next = i + 1
+        raw = self._page[i]
+        model = self._quick_read(raw)
+        if model is None:
+            assert self._response is not None
+            model = self._structure(raw, self._response)
+        return model
 
     async def next_with_ref(self) -> tuple[M, ItemRef]:
-        while not self._buffer:
+        item = await self.__anext__()
+        return item, self._page_refs[self._next - 1]
+
+    async def _turn_page(self) -> None:
+        """Read pages until one has items to hand out; ``StopAsyncIteration`` at the end."""
+        self._fold()
+        while True:
             if self._state.done:
                 self._position.settle(self._state)
                 raise StopAsyncIteration
-            await self._next_page()
-        raw, ref, before, response = self._buffer.popleft()
-        self._position.handed_out(ref, before.windows)
-        return self._structure(raw, response), ref
-
-    async def _next_page(self) -> None:
-        query = plan(self._state, self.range)
-        items, response = await self._fetch(query, self.filters)
-        self.pages += 1
-        refs = [item_ref(item, response) for item in items]
-        before = self._state
-        step = advance(before, self.range, refs)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s cursor: page of %d -> emit %d; boundary=%s complete=%s windows=%d%s",
-                self.kind,
-                len(items),
-                len(step.emit),
-                step.state.hi,
-                step.state.hi_complete,
-                len(step.state.windows),
-                " (page-size probe)" if query.probe else "",
-            )
-        self._state = step.state
-        if not step.emit:
+            query, items, response = await self._next_answer()
+            self.pages += 1
+            refs = page_refs(items, response)
+            before = self._state
+            step = advance(before, self.range, refs)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "%s cursor: page of %d -> emit %d; boundary=%s complete=%s windows=%d%s",
+                    self.kind,
+                    len(items),
+                    len(step.emit),
+                    step.state.hi,
+                    step.state.hi_complete,
+                    len(step.state.windows),
+                    " (page-size probe)" if query.probe else "",
+                )
+            self._state = step.state
+            if self._prefetch and not step.state.done:
+                self._start_fetch()
+                # Let the request go out now: handing out a page never suspends, so
+                # without this the task would only start when the page is used up.
+                await asyncio.sleep(0)
+            if step.emit:
+                self._page = [items[i] for i in step.emit]
+                self._page_refs = [refs[i] for i in step.emit]
+                self._page_windows = before.windows
+                self._response = response
+                self._next = self._folded = 0
+                return
             self._position.settle(step.state)
-        for i in step.emit:
-            self._buffer.append((items[i], refs[i], before, response))
+
+    async def _next_answer(self) -> tuple[Query, list[Any], Response]:
+        task, self._pending = self._pending, None
+        if task is not None:
+            return await task
+        return await self._fetch_page(plan(self._state, self.range))
+
+    async def _fetch_page(self, query: Query) -> tuple[Query, list[Any], Response]:
+        items, response = await self._fetch(query, self.filters)
+        return query, items, response
+
+    def _start_fetch(self) -> None:
+        task = asyncio.create_task(self._fetch_page(plan(self._state, self.range)))
+        # Retrieved here so that a walk abandoned mid-page logs nothing; a walk that goes
+        # on still gets the failure when it awaits the task.
+        task.add_done_callback(_retrieve)
+        self._pending = task
+
+    def _fold(self) -> None:
+        """Tell the position about the items handed out since it last heard."""
+        if self._next > self._folded:
+            self._position.handed_out_run(
+                self._page_refs, self._folded, self._next, self._page_windows
+            )
+            self._folded = self._next
 
     @property
     def resume_token(self) -> str:
+        self._fold()
         state = self._position.state(self._state)
         return encode_token(self.kind, self.range, self.filters, state)
+
+    async def aclose(self) -> None:
+        """Cancel the page asked for ahead, if any (the walk itself may still go on)."""
+        task, self._pending = self._pending, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def _never(_: Any) -> None:
+    return None
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _bound_json(bound: Bound | None) -> Any:
