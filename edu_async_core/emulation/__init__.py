@@ -9,7 +9,13 @@ independent reference server that the clients are tested against.
 
 from edu_async_core.emulation.faults import ArmedFaults, FaultLike, retry_after_value
 from edu_async_core.emulation.records import RequestLog
-from edu_async_core.emulation.server import AppServer, AsyncServerContext, ResetResponse, reset
+from edu_async_core.emulation.server import (
+    AppServer,
+    AsyncServerContext,
+    ResetResponse,
+    reset,
+    send_damaged,
+)
 from edu_async_core.emulation.validators import unit_interval
 
 __all__ = [
@@ -21,5 +27,6 @@ __all__ = [
     "ResetResponse",
     "reset",
     "retry_after_value",
+    "send_damaged",
     "unit_interval",
 ]

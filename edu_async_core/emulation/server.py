@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import abc
+import asyncio
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
 from aiohttp import web
 
-__all__ = ["AppServer", "AsyncServerContext", "ResetResponse", "reset"]
+__all__ = ["AppServer", "AsyncServerContext", "ResetResponse", "reset", "send_damaged"]
 
 
 class AppServer:
@@ -95,3 +97,46 @@ def reset(request: web.BaseRequest) -> ResetResponse:
     if request.transport is not None:
         request.transport.abort()
     return ResetResponse()
+
+
+async def _sleep(seconds: float) -> bool:
+    await asyncio.sleep(seconds)
+    return True
+
+
+async def send_damaged(
+    request: web.BaseRequest,
+    response: web.StreamResponse,
+    body: bytes,
+    *,
+    kind: str,
+    delay: float,
+    chunk: int = 64,
+    pause: Callable[[float], Awaitable[bool]] = _sleep,
+) -> web.StreamResponse:
+    """Send ``body`` on ``response`` (status and headers set), damaged on the wire.
+
+    ``"truncated"`` promises twice the body in ``Content-Length``, sends half of it and
+    hangs up; any other kind (``"slow_body"``) sends the headers at once and trickles the
+    body in ``chunk``-byte pieces over ``delay`` seconds. ``pause(seconds)`` waits between
+    pieces; when it returns ``False`` (the emulator is closing) the connection is dropped.
+    """
+    try:
+        if kind == "truncated":
+            response.content_length = 2 * len(body) + 2
+            await response.prepare(request)
+            await response.write(body[: len(body) // 2])
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        response.content_length = len(body)
+        await response.prepare(request)
+        pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)] or [b""]
+        step = delay / len(pieces)
+        for piece in pieces:  # the headers went out with prepare(); the body trickles
+            if not await pause(step):
+                return reset(request)
+            await response.write(piece)
+    except ConnectionError:
+        pass  # the client gave up (its read timeout): nothing more to send
+    return response

@@ -55,6 +55,7 @@ from edu_async_core.emulation import (
     RequestLog,
     ResetResponse,
     reset,
+    send_damaged,
 )
 
 from ._config import NextTechEmulatorConfig
@@ -450,26 +451,10 @@ async def _damaged(
     """``answer`` damaged on the wire: its body trickled out slowly, or cut short."""
     if not isinstance(answer, web.Response) or not isinstance(answer.body, bytes):
         return answer
-    body = answer.body
     damaged = web.StreamResponse(status=answer.status, headers=answer.headers)
-    try:
-        if fault.kind == "truncated":
-            # Promise twice the body, send half of it, hang up.
-            damaged.content_length = 2 * len(body) + 2
-            await damaged.prepare(request)
-            await damaged.write(body[: len(body) // 2])
-            if request.transport is not None:
-                request.transport.close()
-            return damaged
-        damaged.content_length = len(body)
-        await damaged.prepare(request)
-        pieces = [body[i : i + 256] for i in range(0, len(body), 256)] or [b""]
-        for piece in pieces:  # headers went out with prepare(); the body trickles
-            await asyncio.sleep(fault.delay / len(pieces))
-            await damaged.write(piece)
-    except ConnectionError:
-        pass  # the client gave up (its read timeout): nothing more to send
-    return damaged
+    return await send_damaged(
+        request, damaged, answer.body, kind=fault.kind, delay=fault.delay, chunk=256
+    )
 
 
 def _fault_response(request: web.Request, fault: Fault) -> web.Response:

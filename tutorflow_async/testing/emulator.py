@@ -22,6 +22,7 @@ from edu_async_core.emulation import (
     RequestLog,
     reset,
     retry_after_value,
+    send_damaged,
 )
 from tutorflow_async.testing import _auth, _wire
 from tutorflow_async.testing._handlers import (
@@ -399,27 +400,9 @@ class TutorFlowEmulator(AsyncServerContext):
         response = web.StreamResponse(status=reply.status, headers=CIMultiDict(reply.headers))
         if reply.content_type is not None:
             response.content_type = reply.content_type
-        body = reply.body
-        try:
-            if fault.kind == "truncated":
-                # Promise twice the body, send half of it, hang up.
-                response.content_length = 2 * len(body) + 2
-                await response.prepare(request)
-                await response.write(body[: len(body) // 2])
-                if request.transport is not None:
-                    request.transport.close()
-                return response
-            response.content_length = len(body)
-            await response.prepare(request)
-            pieces = [body[i : i + 64] for i in range(0, len(body), 64)] or [b""]
-            step = fault.delay / len(pieces)
-            for piece in pieces:  # headers went out with prepare(); the body trickles
-                if not await self._pause(step):
-                    return reset(request)
-                await response.write(piece)
-        except ConnectionError:
-            pass  # the client gave up (its read timeout): nothing more to send
-        return response
+        return await send_damaged(
+            request, response, reply.body, kind=fault.kind, delay=fault.delay, pause=self._pause
+        )
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, cut short by close(); ``False`` when the emulator is closing."""
