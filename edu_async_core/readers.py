@@ -63,6 +63,7 @@ class _Source:
             "FROM_EPOCH": dt.datetime.fromtimestamp,
             "FROM_ISO": dt.datetime.fromisoformat,
             "UTC": dt.UTC,
+            "NEW": object.__new__,
         }
 
     def name(self, prefix: str, value: Any) -> str:
@@ -117,6 +118,20 @@ def _check(src: _Source, tp: Any, var: str, indent: int, nested: Callable[[Any],
         raise TypeError(f"no fast reader for {tp!r}")
 
 
+def _slot_setters(cls: type[Any]) -> list[Callable[[Any, Any], None]] | None:
+    """The slot setters of ``cls``, in field order, when its ``__init__`` does nothing but
+    store each argument in its slot (a plain frozen slotted attrs class); else ``None``."""
+    fields = attrs.fields(cls)
+    slots = set(cls.__dict__.get("__slots__", ())) - {"__weakref__"}
+    if slots != {f.name for f in fields}:  # not slotted, or a cached hash or property
+        return None
+    if any(f.validator is not None or f.converter is not None for f in fields):
+        return None
+    if hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__"):
+        return None
+    return [cls.__dict__[f.name].__set__ for f in fields]
+
+
 def compile_reader(
     cls: type[Any],
     wire_names: Mapping[str, str],
@@ -132,6 +147,7 @@ def compile_reader(
     hints = typing.get_type_hints(cls)
     src = _Source()
     src.add(1, "if type(d) is not dict: return MISS")
+    src.add(1, "get = d.get")
     args: list[str] = []
     for i, field in enumerate(attrs.fields(cls)):
         if not field.init or field.kw_only:
@@ -146,22 +162,22 @@ def compile_reader(
         inner = _optional_of(tp)
         body_indent = 2
         if field.default is attrs.NOTHING:
-            src.add(1, f"{var} = d.get({key!r}, ABSENT)")
+            src.add(1, f"{var} = get({key!r}, ABSENT)")
             src.add(1, f"if {var} is ABSENT: return MISS")
             body_indent = 1
         elif field.default is None and inner is not None:
-            src.add(1, f"{var} = d.get({key!r})")  # absent reads as the default, None
+            src.add(1, f"{var} = get({key!r})")  # absent reads as the default, None
             body_indent = 1
         else:
             default = field.default
             if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
                 if default.takes_self:
                     raise TypeError(f"{cls.__name__}.{field.name}: a default that takes self")
-                src.add(1, f"{var} = d.get({key!r}, ABSENT)")
+                src.add(1, f"{var} = get({key!r}, ABSENT)")
                 factory = src.name("factory", default.factory)
                 src.add(1, f"if {var} is ABSENT: {var} = {factory}()")
             else:
-                src.add(1, f"{var} = d.get({key!r}, ABSENT)")
+                src.add(1, f"{var} = get({key!r}, ABSENT)")
                 src.add(1, f"if {var} is ABSENT: {var} = {src.name('default', default)}")
             src.add(1, "else:")
         start = len(src.lines)
@@ -174,8 +190,16 @@ def compile_reader(
             _check(src, tp, var, body_indent, nested)
             if len(src.lines) == start:
                 src.add(body_indent, "pass")
-    src.add(1, f"return CLS({', '.join(args)})")
     src.names["CLS"] = cls
+    setters = _slot_setters(cls)
+    if setters is None:
+        src.add(1, f"return CLS({', '.join(args)})")
+    else:
+        # What the generated __init__ would do, without its per-field object.__setattr__.
+        src.add(1, "o = NEW(CLS)")
+        for setter, arg in zip(setters, args, strict=True):
+            src.add(1, f"{src.name('set', setter)}(o, {arg})")
+        src.add(1, "return o")
     text = f"def read_{cls.__name__}(d):\n" + "\n".join(src.lines) + "\n"
     namespace = dict(src.names)
     filename = f"<fast reader {cls.__module__}.{cls.__qualname__}>"

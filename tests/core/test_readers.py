@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 import nexttech_async as nt
 import tutorflow_async as tf
-from edu_async_core.converter import fast_reader, to_datetime
-from edu_async_core.readers import MISS
+from edu_async_core.converter import fast_reader, make_converter, snake_case, to_datetime
+from edu_async_core.readers import MISS, _slot_setters
 from nexttech_async.models import converter as nt_converter
 from tutorflow_async.models import converter as tf_converter
 from tutorflow_async.models import normalize_job, normalize_result
@@ -225,3 +225,34 @@ def test_unusual_shapes_are_left_to_cattrs(changed: dict[str, Any]) -> None:
     data = {**CONTENT, **changed}
     assert fast_reader(nt_converter, nt.Content)(data) is None
     check(nt_converter, nt.Content, data)
+
+
+def test_init_is_bypassed_only_where_it_would_just_store_the_values() -> None:
+    @attrs.frozen
+    class Plain:
+        a: int
+        b: str | None = None
+
+    @attrs.frozen
+    class Checked:
+        a: int = attrs.field(validator=attrs.validators.gt(0))
+
+    @attrs.frozen
+    class Hooked:
+        a: int
+
+        def __attrs_post_init__(self) -> None:
+            object.__setattr__(self, "a", self.a + 1)
+
+    @attrs.frozen(cache_hash=True)
+    class Cached:
+        a: int
+
+    conv = make_converter(snake_case)
+    assert conv.structure({"a": 1}, Plain) == Plain(1)
+    with pytest.raises(cattrs.errors.ClassValidationError):  # the validator ran
+        conv.structure({"a": -1}, Checked)
+    assert conv.structure({"a": 1}, Hooked).a == 2
+    assert hash(conv.structure({"a": 1}, Cached)) == hash(Cached(1))
+    assert _slot_setters(Plain) is not None
+    assert _slot_setters(Checked) is _slot_setters(Hooked) is _slot_setters(Cached) is None
