@@ -44,6 +44,7 @@ from .validation import base_url as check_base_url
 QueryParams = str | Sequence[tuple[str, str]] | None
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_PLAIN_CALLS_KEPT = 1024
 
 
 @attrs.frozen
@@ -114,6 +115,10 @@ class Transport:
         self._owns_session = session is None
         self._state: CredentialState | None = None
         self._closed = False
+        # (method, path) -> (URL, context) of calls with no query, body or extra header;
+        # both are immutable, so polls of a job share them. aiohttp copies the (shared,
+        # never mutated) self._headers into its own multidict for each request.
+        self._plain: dict[tuple[str, str], tuple[yarl.URL, RequestContext]] = {}
         self._timeout = aiohttp.ClientTimeout(
             total=self.config.timeout, sock_connect=self.config.connect_timeout
         )
@@ -187,26 +192,41 @@ class Transport:
         like any transient failure when the request is safe to repeat.
         """
         client = self._client()
+        if not params and json_body is None and not headers and idempotency_key is None:
+            # A plain call (every poll): its URL and context depend on the path alone.
+            plain = self._plain.get((method, path))
+            if plain is None:
+                plain = self._remember_plain(method, path)
+            url, context = plain
+            return self._send(
+                client, method, url, None, self._headers, context, limited, parse_json
+            )
         url_text = self._base + path
         if params:
             url_text += "?" + encode_query(params)
         # Already encoded: yarl neither parses nor re-quotes it (aiohttp would, from text).
         url = yarl.URL(url_text, encoded=True)
         data: bytes | None = None
-        if json_body is None and not headers and idempotency_key is None:
-            # Shared, never mutated: aiohttp copies headers into its own multidict.
-            send_headers = self._headers
-        else:
-            send_headers = dict(self._headers)
-            if json_body is not None:
-                data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
-                send_headers["Content-Type"] = "application/json"
-            if headers:
-                send_headers.update(headers)
-            if idempotency_key is not None:
-                send_headers["Idempotency-Key"] = idempotency_key
+        send_headers = dict(self._headers)
+        if json_body is not None:
+            data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+            send_headers["Content-Type"] = "application/json"
+        if headers:
+            send_headers.update(headers)
+        if idempotency_key is not None:
+            send_headers["Idempotency-Key"] = idempotency_key
         context = RequestContext(method, path, self.key_prefix, idempotency_key)
         return self._send(client, method, url, data, send_headers, context, limited, parse_json)
+
+    def _remember_plain(self, method: str, path: str) -> tuple[yarl.URL, RequestContext]:
+        plain = (
+            yarl.URL(self._base + path, encoded=True),
+            RequestContext(method, path, self.key_prefix, None),
+        )
+        if len(self._plain) >= _PLAIN_CALLS_KEPT:
+            self._plain.clear()  # bounded; a wait polls its few paths again soon enough
+        self._plain[(method, path)] = plain
+        return plain
 
     async def _send(
         self,
