@@ -214,7 +214,7 @@ def normalize_job(document: Mapping[str, Any]) -> dict[str, Any]:
     Wrapped ``{"job": {...}, "outputs": [...]}`` or a flat job with top-level ``status``;
     the id under ``id`` or ``jobId``.
     """
-    inner = document.get("job")
+    inner: Any = document.get("job")
     # type() first: an ABC isinstance check costs more than the rest of this function.
     wrapped = type(inner) is dict or isinstance(inner, Mapping)
     if wrapped:
