@@ -71,6 +71,15 @@ class Listing(Generic[M]):
         self._kind = kind
         self._quick_read = fast_reader(converter, model)
 
+    def _user_filter(self, remote_user_id: str | None) -> str | None:
+        # Only /contents documents remote_user_id; the grades endpoint ignores it, so
+        # sending it would return every grade while the caller believes they are filtered.
+        if remote_user_id is not None and self._kind != "contents":
+            raise InvalidArgumentError(
+                "remote_user_id", f"{self._kind} cannot be filtered by remote user"
+            )
+        return remote_user_id
+
     async def list(
         self,
         *,
@@ -88,7 +97,8 @@ class Listing(Generic[M]):
         kept); ``course_uid`` a list of course API keys.
         """
         rng, filters = request_of(
-            before, after, remote_user_id, project_metadata, course_metadata, course_uid
+            before, after, self._user_filter(remote_user_id), project_metadata,
+            course_metadata, course_uid,
         )
         query = plan(CursorState(), rng)  # a walk's first query is exactly this page
         items, response = await self.fetch(query, filters)
@@ -124,7 +134,8 @@ class Listing(Generic[M]):
             rng, filters, state = decode_token(resume, self._kind)
             return self._walk(rng, filters, state, prefetch=True)
         rng, filters = request_of(
-            before, after, remote_user_id, project_metadata, course_metadata, course_uid
+            before, after, self._user_filter(remote_user_id), project_metadata,
+            course_metadata, course_uid,
         )
         if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
             raise InvalidArgumentError("shards", f"expected a positive int, got {shards!r}")

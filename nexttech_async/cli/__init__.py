@@ -82,7 +82,7 @@ def _walk_options(args: argparse.Namespace) -> dict[str, Any]:
     """The walk-choosing options given on this command line (tuples as lists, for JSON)."""
     given: dict[str, Any] = {}
     for name in _WALK_OPTIONS:
-        value = getattr(args, name)
+        value = getattr(args, name, None)
         if value in (None, False) or (name == "shards" and value == 1):
             continue  # not given: the defaults
         if isinstance(value, list):  # repeated options; KEY=VALUE pairs are tuples
@@ -151,7 +151,7 @@ async def walk(args: argparse.Namespace, out: Output) -> int:
             items = listing.iterate(
                 after=args.after,
                 before=args.before,
-                remote_user_id=args.remote_user_id,
+                remote_user_id=getattr(args, "remote_user_id", None),
                 project_metadata=args.project_metadata,
                 course_metadata=args.course_metadata,
                 course_uid=args.course_uid,
@@ -250,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
         filters = sub.add_argument_group("filters")
         filters.add_argument("--after", help="ISO 8601 time with a zone, e.g. 2026-01-01T00:00Z")
         filters.add_argument("--before", help="ISO 8601 time with a zone")
-        filters.add_argument("--remote-user-id")
+        if name == "contents":  # documented for contents only
+            filters.add_argument("--remote-user-id")
         filters.add_argument("--project-metadata", type=_pair, action="append",
                              metavar="KEY=VALUE", help="repeatable; all must match")
         filters.add_argument("--course-metadata", type=_pair, action="append",

@@ -305,6 +305,10 @@ CALLER_CASES: list[Case] = [
       lambda w: w.nexttech.contents.list(remote_user_id=5)),  # type: ignore[arg-type]
     c("nt-remote-user-megabyte", "remote_user_id",
       lambda w: w.nexttech.contents.list(remote_user_id="u" * MEGABYTE)),
+    c("nt-grades-remote-user", "remote_user_id",  # documented for contents only
+      lambda w: w.nexttech.grades.list(remote_user_id="u1")),
+    c("nt-grades-walk-remote-user", "remote_user_id",
+      lambda w: w.nexttech.grades.iterate(remote_user_id="u1")),
     # -- Next Tech: walks and sessions -----------------------------------------------------
     c("nt-shards-zero", "shards", lambda w: w.nexttech.contents.iterate(after=EARLY, shards=0)),
     c("nt-shards-without-after", "after", lambda w: w.nexttech.contents.iterate(shards=2)),
@@ -696,7 +700,9 @@ CLI_BAD_INPUT_CASES: list[CliBadInput] = [
     nt_cli("cli-contents-junk-token", "resume", "contents", "--resume", "not-a-token"),
     nt_cli("cli-contents-token-and-filter", "--resume", "contents", "--resume", "{}",
            "--after", "2026-01-01T00:00Z"),
-    nt_cli("cli-grades-remote-user-empty", "remote_user_id", "grades", "--remote-user-id", ""),
+    nt_cli("cli-contents-remote-user-empty", "remote_user_id", "contents", "--remote-user-id",
+           ""),
+    nt_cli("cli-grades-remote-user", "--remote-user-id", "grades", "--remote-user-id", "u1"),
     nt_cli("cli-emulator-page-size-zero", "--page-size", "emulator", "--page-size", "0"),
     nt_cli("cli-emulator-negative-latency", "--latency", "emulator", "--latency", "-0.5"),
 ]
