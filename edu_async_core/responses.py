@@ -53,13 +53,13 @@ def decode_json(body: bytes, status: int, context: RequestContext, errors: Error
         # UTF-8 (RFC 8259) decoded directly skips json's encoding sniffing; any other body,
         # empty or not, takes the general path below, which decides as before.
         return _decode(body.decode())
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON; nesting deeper than Python's
         pass
     if not body.strip():
         return None
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise errors.bad_response(
             f"response body is not JSON: {snippet(body)!r}",
             status=status,

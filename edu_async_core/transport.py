@@ -9,6 +9,7 @@ module only does the I/O around them.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Coroutine, Mapping, Sequence
@@ -45,6 +46,8 @@ QueryParams = str | Sequence[tuple[str, str]] | None
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _PLAIN_CALLS_KEPT = 1024
+#: Bodies above this many bytes are sent as a stream (aiohttp's own threshold for warning).
+_LARGE_BODY = 1024 * 1024
 
 
 @attrs.frozen
@@ -180,6 +183,7 @@ class Transport:
         idempotency_key: str | None = None,
         limited: bool = True,
         parse_json: bool = True,
+        require_document: bool = False,
     ) -> Coroutine[Any, Any, Response]:
         """Send one logical request, retrying what is safe, and return a 2xx response.
 
@@ -189,7 +193,9 @@ class Transport:
         ``path`` must already be quoted (see ``validation.path_segment``). ``limited``
         False skips the rate limiter (for calls the server does not count against a key).
         With ``parse_json`` the body is parsed here, so that a garbled body is retried
-        like any transient failure when the request is safe to repeat.
+        like any transient failure when the request is safe to repeat. With
+        ``require_document`` an empty 2xx body counts as garbled too: the call needs the
+        answer's content (a job, a page), and "nothing" from a proxy is not an answer.
         """
         client = self._client()
         if not params and json_body is None and not headers and idempotency_key is None:
@@ -199,7 +205,15 @@ class Transport:
                 plain = self._remember_plain(method, path)
             url, context = plain
             return self._send(
-                client, method, url, None, self._headers, context, limited, parse_json
+                client,
+                method,
+                url,
+                None,
+                self._headers,
+                context,
+                limited,
+                parse_json,
+                require_document,
             )
         url_text = self._base + path
         if params:
@@ -216,7 +230,17 @@ class Transport:
         if idempotency_key is not None:
             send_headers["Idempotency-Key"] = idempotency_key
         context = RequestContext(method, path, self.key_prefix, idempotency_key)
-        return self._send(client, method, url, data, send_headers, context, limited, parse_json)
+        return self._send(
+            client,
+            method,
+            url,
+            data,
+            send_headers,
+            context,
+            limited,
+            parse_json,
+            require_document,
+        )
 
     def _remember_plain(self, method: str, path: str) -> tuple[yarl.URL, RequestContext]:
         plain = (
@@ -238,6 +262,7 @@ class Transport:
         context: RequestContext,
         limited: bool,
         parse_json: bool,
+        require_document: bool = False,
     ) -> Response:
         state = self.state
         limiter = state.limiter if limited else None
@@ -262,7 +287,9 @@ class Transport:
                     async with client.request(
                         method,
                         url,
-                        data=data,
+                        # aiohttp sends a large bytes body fine but warns that it may block
+                        # the loop; a fresh stream per attempt sends the same bytes, unwarned.
+                        data=io.BytesIO(data) if data and len(data) > _LARGE_BODY else data,
                         headers=headers,
                         allow_redirects=False,
                         timeout=self._timeout,
@@ -304,8 +331,12 @@ class Transport:
                 if 200 <= status < 300:
                     response = Response(status, resp_headers, body, context)
                     try:
-                        if parse_json:
-                            response.json(self._errors)
+                        if parse_json and response.json(self._errors) is None and require_document:
+                            raise self._errors.bad_response(
+                                "empty response body where a document was expected",
+                                status=status,
+                                context=context,
+                            )
                     except SDKError as exc:
                         # Truncated or garbled in transit: as transient as a reset.
                         failure, error = Failure.MALFORMED, exc

@@ -178,7 +178,10 @@ class Listing(Generic[M]):
                 iso_from_ms(query.after_ms) if query.after_ms is not None else None
             )
             params = date_params(before, after) + filters.params()
-        response = await self._transport.request("GET", self._path, params=params)
+        # An empty 200 is no page: taken as one, it would end the walk with items left.
+        response = await self._transport.request(
+            "GET", self._path, params=params, require_document=True
+        )
         value = response.json(FAMILY)
         if not isinstance(value, list):
             raise FAMILY.bad_response(

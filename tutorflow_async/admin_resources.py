@@ -179,6 +179,7 @@ class Exports:
             path,
             json_body={"lessonId": lesson, "idempotencyKey": key},
             idempotency_key=key,
+            require_document=True,
         )
         document = ensure_json_object(response, "an export result", FAMILY)
         result = structure(converter, normalize_result(document), ExpansionResult, response, FAMILY)

@@ -13,7 +13,7 @@ from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.responses import Response
 from edu_async_core.session import structure
 from edu_async_core.transport import ensure_json_object
-from edu_async_core.validation import path_segment, str_list
+from edu_async_core.validation import path_segment, shown, str_list
 
 from . import idempotency
 from .errors import FAMILY
@@ -75,7 +75,7 @@ def check_source_type(source_type: object) -> str:
     allowed = [s.value for s in SourceType]
     if source_type not in allowed:
         raise InvalidArgumentError(
-            "source_type", f"unknown value {source_type!r}; expected one of {allowed!r}"
+            "source_type", f"unknown value {shown(source_type)}; expected one of {allowed!r}"
         )
     return str(source_type)
 
@@ -161,14 +161,14 @@ class Expansions:
         """Send a create built by :func:`prepare_create` (the bulk runner checks its
         journal between the two)."""
         response = await self._transport.request(
-            "POST", EXPANSIONS_PATH, json_body=body, idempotency_key=key
+            "POST", EXPANSIONS_PATH, json_body=body, idempotency_key=key, require_document=True
         )
         return read_job(response)
 
     async def get(self, job_id: str) -> ExpansionJob:
         """The job's current status and its output rows."""
         path = f"{EXPANSIONS_PATH}/{job_segment(job_id)}"
-        response = await self._transport.request("GET", path)
+        response = await self._transport.request("GET", path, require_document=True)
         return read_job(response)
 
     async def result(self, job_id: str) -> ExpansionResult:
@@ -177,5 +177,5 @@ class Expansions:
         Also where a failed job's ``job.error`` and ``outputs[].error`` are read.
         """
         path = f"{EXPANSIONS_PATH}/{job_segment(job_id)}/result"
-        response = await self._transport.request("GET", path)
+        response = await self._transport.request("GET", path, require_document=True)
         return read_result(response)
