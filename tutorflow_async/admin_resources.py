@@ -36,21 +36,23 @@ _LIST_KEYS = ("data", "items", "results", "apiKeys", "webhooks")
 
 
 def _list_items(response: Response, what: str) -> list[Any]:
-    """A listing: a bare array (documented) or an array under a common wrapper key."""
+    """A listing: a bare array (documented) or an array under a common wrapper key.
+
+    Listings never carry secrets; should a server send one anyway, it is dropped here so
+    that no model's ``raw`` keeps it.
+    """
     value = response.json(FAMILY)
     if value is None:
         return []
     if isinstance(value, dict):
-        for name in _LIST_KEYS:
-            if isinstance(value.get(name), list):
-                return list(value[name])
+        value = next((value[n] for n in _LIST_KEYS if isinstance(value.get(n), list)), value)
     if not isinstance(value, list):
         raise FAMILY.bad_response(
             f"expected a list of {what}, got {type(value).__name__}",
             status=response.status,
             context=response.context,
         )
-    return value
+    return [without_secrets(item) if isinstance(item, dict) else item for item in value]
 
 
 def _with_secret(response: Response, cls: type[T], document: dict[str, Any]) -> T:

@@ -6,6 +6,7 @@ import logging
 import traceback
 
 import pytest
+from aioresponses import aioresponses
 from fast_settings import FAST
 
 import tutorflow_async as tf
@@ -106,3 +107,20 @@ async def test_rate_limit_waits_are_logged(debug_logs: pytest.LogCaptureFixture)
         pass
     assert any(r.getMessage().startswith("rate limit wait 60.250s key=tf_content_abcd…")
                for r in debug_logs.records)
+
+
+async def test_a_listing_that_carries_secrets_keeps_none_of_them(mocked: aioresponses) -> None:
+    base = "https://api.tutorflow.io/v1/content/organizations/org_1"
+    leaked_key, leaked_hook = "tf_content_LEAKEDleakedLEAKED123", "whsec_LEAKEDleaked456"
+    mocked.get(f"{base}/api-keys",
+               payload=[{"id": "key_1", "name": "ci", "apiKey": leaked_key, "status": "ACTIVE"}])
+    mocked.get(f"{base}/webhooks",
+               payload={"webhooks": [{"id": "wh_1", "url": "https://x.example/h",
+                                      "secret": leaked_hook}]})
+    async with tf.AdminSession("eyJ.fake.jwt", organization_id="org_1") as admin:
+        keys = await admin.api_keys.list()
+        hooks = await admin.webhooks.list()
+
+    assert keys[0].id == "key_1" and hooks[0].id == "wh_1"
+    shown = [repr(m.raw) + repr(m) for m in keys] + [repr(m.raw) + repr(m) for m in hooks]
+    assert not any(leaked_key in text or leaked_hook in text for text in shown)
