@@ -153,13 +153,21 @@ def make_converter(wire_name: Callable[[str], str]) -> cattrs.Converter:
     return conv
 
 
+def generated_reader(conv: cattrs.Converter, cls: type[Any]) -> Reader | None:
+    """The reader generated for ``cls`` itself: the model, or :data:`~.readers.MISS` for
+    data it leaves to ``conv.structure`` (it may also raise on odd data); ``None`` if the
+    class has none. For loops that handle the fallback themselves."""
+    fast: Reader | None = getattr(conv.get_structure_hook(cls), "fast", None)
+    return fast
+
+
 def fast_reader(conv: cattrs.Converter, cls: type[T]) -> Callable[[Any], T | None]:
     """The generated reader of ``cls`` alone: the model, or ``None`` when the data needs
     ``conv.structure`` (which then accepts or refuses it exactly as before).
 
     For hot paths: it skips the converter's dispatch and the fallback's error handling.
     """
-    fast: Reader | None = getattr(conv.get_structure_hook(cls), "fast", None)
+    fast = generated_reader(conv, cls)
 
     def read(data: Any) -> T | None:
         if fast is None:

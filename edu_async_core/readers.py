@@ -57,6 +57,8 @@ class _Source:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        # (raw value, converted) names of the datetime fields read so far.
+        self.datetimes: list[tuple[str, str]] = []
         self.names: dict[str, Any] = {
             "MISS": MISS,
             "ABSENT": _ABSENT,
@@ -87,7 +89,15 @@ def _check(src: _Source, tp: Any, var: str, indent: int, nested: Callable[[Any],
         # What to_datetime does, inlined for the two usual forms: epoch seconds (Next
         # Tech) and ISO text already in UTC ("...Z", TutorFlow). A float, a naive or
         # another zone's time is handed to to_datetime itself.
-        src.add(indent, f"if type({var}) is int: {var} = FROM_EPOCH({var}, UTC)")
+        # An instant equal to one read before it in this object (updated_at = created_at,
+        # as a new item has) is that datetime again, not a second conversion.
+        for raw, earlier in src.datetimes:
+            # (Same type too: True == 1, and a bool is no timestamp.)
+            src.add(indent, f"if {var} == {raw} and type({var}) is type({raw}): {var} = {earlier}")
+            src.add(indent, f"elif type({var}) is int: {var} = FROM_EPOCH({var}, UTC)")
+            break
+        else:
+            src.add(indent, f"if type({var}) is int: {var} = FROM_EPOCH({var}, UTC)")
         src.add(indent, f"elif type({var}) is str:")
         src.add(indent + 1, f"x = FROM_ISO({var})")
         general = src.name("to_datetime", to_datetime)
@@ -160,6 +170,7 @@ def compile_reader(
         key = wire_names[field.name]
         tp = hints[field.name]
         inner = _optional_of(tp)
+        is_datetime = dt.datetime in (tp, inner)
         body_indent = 2
         if field.default is attrs.NOTHING:
             src.add(1, f"{var} = get({key!r}, ABSENT)")
@@ -180,6 +191,8 @@ def compile_reader(
                 src.add(1, f"{var} = get({key!r}, ABSENT)")
                 src.add(1, f"if {var} is ABSENT: {var} = {src.name('default', default)}")
             src.add(1, "else:")
+        if is_datetime:
+            src.add(1, f"r{i} = {var}")  # kept: a later equal instant reuses this one
         start = len(src.lines)
         if inner is not None:
             src.add(body_indent, f"if {var} is not None:")
@@ -190,6 +203,8 @@ def compile_reader(
             _check(src, tp, var, body_indent, nested)
             if len(src.lines) == start:
                 src.add(body_indent, "pass")
+        if is_datetime:
+            src.datetimes.append((f"r{i}", var))
     src.names["CLS"] = cls
     setters = _slot_setters(cls)
     if setters is None:

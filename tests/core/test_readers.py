@@ -219,6 +219,8 @@ def test_the_usual_shapes_take_the_fast_path() -> None:
         {"created_at": 1_602_112_380.5},  # a float timestamp
         {"name": 5},  # a number where text is expected: cattrs turns it into "5"
         {"metadata": ({"key": "k"},)},  # not a list
+        {"created_at": 1, "updated_at": True},  # equal to created_at, but a bool
+        {"created_at": 5, "updated_at": 5.0},  # equal, but a float
     ],
 )
 def test_unusual_shapes_are_left_to_cattrs(changed: dict[str, Any]) -> None:
