@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from edu_async_core.converter import fast_reader
+from edu_async_core.converter import fast_reader, generated_reader
 from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.responses import Response
 from edu_async_core.session import structure
@@ -162,7 +162,7 @@ class Listing(Generic[M]):
             rng=rng,
             filters=filters,
             state=state,
-            quick_read=self._quick_read,
+            quick_read=generated_reader(converter, self._model),
             prefetch=prefetch,
         )
 

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from edu_async_core.errors import InvalidArgumentError
+from edu_async_core.readers import MISS
 from edu_async_core.responses import Response
 
 from .cursor import Bound, CursorState, ItemRef, Query, WalkRange, advance, plan
@@ -30,8 +31,9 @@ TOKEN_VERSION = 1
 
 FetchPage = Callable[[Query, Filters], Awaitable[tuple[list[Any], Response]]]
 Structure = Callable[[Any, Response], M]
-QuickRead = Callable[[Any], M | None]
-"""A model of the usual shape in one pass, or ``None``: then ``Structure`` reads it."""
+QuickRead = Callable[[Any], Any]
+"""A model of the usual shape in one pass, or ``MISS`` (or an exception): then
+``Structure`` reads it (see ``edu_async_core.converter.generated_reader``)."""
 
 logger = logging.getLogger("nexttech_async")
 
@@ -198,7 +200,7 @@ class Walk(AsyncWalk[M]):
         rng: WalkRange,
         filters: Filters,
         state: CursorState | None = None,
-        quick_read: QuickRead[M] | None = None,
+        quick_read: QuickRead | None = None,
         prefetch: bool = False,
     ) -> None:
         self.kind = kind
@@ -233,11 +235,15 @@ class Walk(AsyncWalk[M]):
             i = 0
         self._next = i + 1
         raw = self._page[i]
-        model = self._quick_read(raw)
-        if model is None:
+        try:
+            model = self._quick_read(raw)
+        except Exception:  # odd data: the full path below says what is wrong with it
+            model = MISS
+        if model is MISS:
             assert self._response is not None
             model = self._structure(raw, self._response)
-        return model
+        result: M = model
+        return result
 
     async def next_with_ref(self) -> tuple[M, ItemRef]:
         item = await self.__anext__()
@@ -272,9 +278,14 @@ class Walk(AsyncWalk[M]):
                 # Let the request go out now: handing out a page never suspends, so
                 # without this the task would only start when the page is used up.
                 await asyncio.sleep(0)
-            if step.emit:
-                self._page = [items[i] for i in step.emit]
-                self._page_refs = [refs[i] for i in step.emit]
+            emit = step.emit
+            if emit:
+                if emit[-1] - emit[0] + 1 == len(emit):  # one run, as nearly always
+                    self._page = items[emit[0] : emit[-1] + 1]
+                    self._page_refs = refs[emit[0] : emit[-1] + 1]
+                else:
+                    self._page = [items[i] for i in emit]
+                    self._page_refs = [refs[i] for i in emit]
                 self._page_windows = before.windows
                 self._response = response
                 self._next = self._folded = 0
@@ -320,8 +331,8 @@ class Walk(AsyncWalk[M]):
             await asyncio.gather(task, return_exceptions=True)
 
 
-def _never(_: Any) -> None:
-    return None
+def _never(_: Any) -> Any:
+    return MISS
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
