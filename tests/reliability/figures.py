@@ -142,6 +142,24 @@ def connections_in_use(http: aiohttp.ClientSession) -> int:
     return len(connector._acquired)
 
 
+async def settled(
+    http: aiohttp.ClientSession, before: set[asyncio.Task[object]], limit: float = 2.0
+) -> dict[str, int]:
+    """Connections still held and SDK tasks still running once things had time to settle.
+
+    A connection released or a task finishing a few milliseconds after the run ended is
+    not a leak, and on a loaded machine that takes a while; a real leak is still there
+    ``limit`` seconds later.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while True:
+        held = {"connections": connections_in_use(http), "tasks": len(stray_tasks(before))}
+        if not any(held.values()) or loop.time() >= deadline:
+            return held
+        await asyncio.sleep(0.02)
+
+
 def stray_tasks(before: set[asyncio.Task[object]]) -> list[asyncio.Task[object]]:
     """SDK tasks still running that were not running at ``before`` (servers excluded)."""
     return [

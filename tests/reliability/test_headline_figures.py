@@ -18,8 +18,8 @@ import aiohttp
 from reliability.figures import (
     FigureBook,
     Scenario,
-    connections_in_use,
     counting_retries,
+    settled,
     stray_tasks,
 )
 
@@ -88,8 +88,9 @@ async def test_a_thousand_job_bulk_run_at_twenty_percent_faults(figures: FigureB
                     )
                 ]
         wall = time.monotonic() - started
-        await asyncio.sleep(0.05)
-        leaked = connections_in_use(http) + len(stray_tasks(before)) + counter.secret_hits
+        leaks = {**await settled(http, before), "secret_hits": counter.secret_hits}
+        strays = stray_tasks(before)
+        leaked = sum(leaks.values())
         by_key = emu.jobs_per_idempotency_key()
         by_request = emu.jobs_per_request()
         share = emu.counters.faults_injected / emu.counters.requests
@@ -108,7 +109,8 @@ async def test_a_thousand_job_bulk_run_at_twenty_percent_faults(figures: FigureB
             wall_s=wall,
             note=f"{share:.0%} of requests faulted; {emu.jobs_created} jobs created; "
                  f"outcomes {dict(Counter(str(o.status) for o in outcomes))}; "
-                 f"retries by failure {counter.by_failure}; gave up {counter.gave_up}",
+                 f"retries by failure {counter.by_failure}; gave up {counter.gave_up}"
+                 + (f"; LEAKED {leaks} {strays!r}" if leaked else ""),
         ))
 
     assert len(outcomes) == count
@@ -168,8 +170,8 @@ async def test_a_ten_thousand_item_walk_with_faults_on_a_fifth_of_pages(
                 got = [c.id async for c in s.contents.iterate(
                     project_metadata={"level": "intermediate"})]
         wall = time.monotonic() - started
-        await asyncio.sleep(0.05)
-        leaked = connections_in_use(http) + len(stray_tasks(before)) + counter.secret_hits
+        leaks = {**await settled(http, before), "secret_hits": counter.secret_hits}
+        leaked = sum(leaks.values())
         pages = emu.counters.requests
         row = figures.record(Scenario(
             name="walk: 10,000 contents, 20 % of page requests faulted (9 kinds)",
