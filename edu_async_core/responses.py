@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import defaults
@@ -40,6 +40,17 @@ class Response:
 _UNSET: Any = object()
 _decode = json.JSONDecoder().decode  # json.loads(text) without its argument checks
 
+_fast_decode: Callable[[bytes], Any] | None
+try:
+    from msgspec.json import Decoder as _Decoder
+except ImportError:  # no wheel for this interpreter: the standard library alone
+    _fast_decode = None
+else:
+    # Untyped, it parses UTF-8 JSON about twice as fast as ``json`` and gives the same
+    # values (integers beyond 64 bits stay exact ints, unlike orjson's floats). What it
+    # refuses (NaN, a BOM, lone surrogates, other encodings) goes to ``json`` below.
+    _fast_decode = _Decoder().decode
+
 
 def snippet(body: bytes, limit: int = defaults.ERROR_SNIPPET_CHARS) -> str:
     """The start of a body as text, for an error message, on one line."""
@@ -49,6 +60,11 @@ def snippet(body: bytes, limit: int = defaults.ERROR_SNIPPET_CHARS) -> str:
 
 
 def decode_json(body: bytes, status: int, context: RequestContext, errors: ErrorFamily) -> Any:
+    if _fast_decode is not None:
+        try:
+            return _fast_decode(body)
+        except (ValueError, RecursionError):
+            pass  # the standard library decides, exactly as without the fast parser
     try:
         # UTF-8 (RFC 8259) decoded directly skips json's encoding sniffing; any other body,
         # empty or not, takes the general path below, which decides as before.

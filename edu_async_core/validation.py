@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 from urllib.parse import quote
@@ -70,6 +71,11 @@ def url_value(value: object, argument: str, *, safe: str = "") -> str:
     return text
 
 
+# Unreserved characters only (RFC 3986), which ``quote`` leaves as they are.
+_PLAIN_SEGMENT = re.compile(rf"[A-Za-z0-9._~-]{{1,{MAX_URL_VALUE_CHARS}}}").fullmatch
+_DOT_SEGMENTS: Final = frozenset({".", ".."})
+
+
 def path_segment(value: object, argument: str) -> str:
     """``value`` quoted as one URL path segment.
 
@@ -78,8 +84,10 @@ def path_segment(value: object, argument: str) -> str:
     would turn them into a move to another path. An id longer than
     :data:`MAX_URL_VALUE_CHARS` once encoded is refused (see :func:`url_value`).
     """
+    if type(value) is str and _PLAIN_SEGMENT(value) and value not in _DOT_SEGMENTS:
+        return value  # the usual id: nothing to quote or refuse, so no more to check
     text = require_str(value, argument)
-    if text in {".", ".."}:
+    if text in _DOT_SEGMENTS:
         raise InvalidArgumentError(argument, f"{text!r} is not a valid id")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
         raise InvalidArgumentError(argument, "must not contain control characters")

@@ -3,11 +3,19 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edu_async_core.errors import InsecureTransportError, InvalidArgumentError
 from edu_async_core.redaction import Secret, key_prefix
 from edu_async_core.transport import encode_query
-from edu_async_core.validation import base_url, path_segment, positive_int, str_list
+from edu_async_core.validation import (
+    MAX_URL_VALUE_CHARS,
+    base_url,
+    path_segment,
+    positive_int,
+    str_list,
+)
 
 KEY = "tf_content_Zx81qP0c4Kf0cWbB3l2s9dP1"
 
@@ -60,6 +68,31 @@ def test_path_segment_keeps_ids_inside_their_segment(value: str, quoted: str) ->
 def test_path_segment_refuses_bad_ids_naming_the_argument(bad: object) -> None:
     with pytest.raises(InvalidArgumentError, match=r"^job_id: "):
         path_segment(bad, "job_id")
+
+
+class Text(str):
+    """A str subclass never takes ``path_segment``'s fast path: the reference for it."""
+
+
+def segment_outcome(value: object) -> str:
+    try:
+        return path_segment(value, "job_id")
+    except InvalidArgumentError as exc:
+        return f"error: {exc}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a" * MAX_URL_VALUE_CHARS, "a" * (MAX_URL_VALUE_CHARS + 1), "...", ".a", "~-_.",
+     "a\n", "\n", "٣", "a.."],
+)
+def test_path_segment_fast_path_agrees_with_the_general_one(value: str) -> None:
+    assert segment_outcome(value) == segment_outcome(Text(value))
+
+
+@given(st.text(max_size=40) | st.text("az09._~-/%", max_size=8))
+def test_path_segment_fast_path_agrees_on_any_text(value: str) -> None:
+    assert segment_outcome(value) == segment_outcome(Text(value))
 
 
 @pytest.mark.parametrize(
