@@ -7,7 +7,7 @@ process while its part ran. The SDK's work above bare aiohttp (URL and headers, 
 request loop, JSON, structuring the model) is the ratio ``ours / bare``; the target is
 at most 1.15.
 
-httpx is measured when it is importable (it is not a dependency of this project).
+httpx is measured when it is importable (a dev dependency, for this benchmark only).
 """
 
 from __future__ import annotations
