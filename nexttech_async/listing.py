@@ -16,8 +16,8 @@ from .cursor import Bound, CursorState, Query, WalkRange, plan
 from .errors import FAMILY
 from .filters import Filters, Instant, MetadataInput, date_params, instant_ms, iso_from_ms
 from .models import converter
-from .shards import WINDOWS_PER_SHARD, ShardedWalk, split_range
-from .walk import AsyncWalk, Walk, decode_token
+from .shards import ShardedWalk
+from .walk import AsyncWalk, Walk, decode_token, page_refs
 
 if TYPE_CHECKING:
     from edu_async_core.transport import Transport
@@ -146,9 +146,15 @@ class Listing(Generic[M]):
         if rng.before is None:
             now_ms = int(time.time() * 1000)
             rng = WalkRange(after=rng.after, before=Bound.user(iso_from_ms(now_ms), now_ms))
-        parts = split_range(rng, shards * WINDOWS_PER_SHARD)
-        walks = [self._walk(part, filters, None) for part in parts]
-        return ShardedWalk(walks, rng, ordered=ordered, concurrency=shards)
+        return ShardedWalk(
+            lambda part: self._walk(part, filters, None),
+            rng,
+            kind=self._kind,
+            filters=filters,
+            shards=shards,
+            ordered=ordered,
+            sample=lambda whole: self._newest_seconds(whole, filters),
+        )
 
     def _walk(
         self, rng: WalkRange, filters: Filters, state: Any, *, prefetch: bool = False
@@ -165,6 +171,11 @@ class Listing(Generic[M]):
             quick_read=generated_reader(converter, self._model),
             prefetch=prefetch,
         )
+
+    async def _newest_seconds(self, rng: WalkRange, filters: Filters) -> builtins.list[int]:
+        """The ``created_at`` seconds of the newest page of ``rng`` (a sharded walk's plan)."""
+        items, response = await self.fetch(plan(CursorState(), rng), filters)
+        return [ref.second for ref in page_refs(items, response)]
 
     async def fetch(self, query: Query, filters: Filters) -> tuple[builtins.list[Any], Response]:
         """Send one listing request and return its items (a bare JSON array)."""

@@ -8,31 +8,71 @@ lands in both, whatever the server's bound semantics.
 The range is cut into several windows per shard. Up to ``shards`` windows are walked at
 once, newest first; a window's slot passes to the next window only once the consumer
 has read it, so memory stays bounded by ``shards`` windows' buffers while the walk
-stays pipelined (one large window per shard would stall: the later shards fill their
-buffers and wait while the first is read).
+stays pipelined (a window holding more than a buffer would stall: the later shards fill
+their buffers and wait while the first is read).
+
+How many windows is a trade: every window ends with two requests that bring nothing new
+(the contract lets a short page end nothing, so only an empty answer closes a window),
+so many small windows waste requests, and windows larger than a buffer stall. The walk
+therefore reads the newest page of the whole range first and estimates from it how many
+items the range holds, then cuts windows of about half a buffer each, between
+:data:`MIN_WINDOWS_PER_SHARD` and :data:`MAX_WINDOWS_PER_SHARD` per shard.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import attrs
 
 from .cursor import Bound, CursorState, WalkRange
 from .errors import CursorError
+from .filters import Filters
 from .walk import AsyncWalk, Position, Walk, encode_token
 
 M = TypeVar("M")
 
 #: Items one window may hold ahead of the consumer before it waits (bounds memory).
 SHARD_BUFFER = 2_000
-#: Windows per shard: small windows keep every shard busy while the consumer reads in order.
-WINDOWS_PER_SHARD = 8
+#: Items a window is cut to hold, by estimate: half a buffer, so that an estimate off by
+#: two still does not stall a shard.
+ITEMS_PER_WINDOW = SHARD_BUFFER // 2
+#: Fewest windows per shard: a shard that finishes early has another window to take.
+MIN_WINDOWS_PER_SHARD = 2
+#: Most windows per shard, whatever the estimate: it is read from one page, and a range
+#: sparser than its newest page would otherwise be cut into windows holding nothing.
+MAX_WINDOWS_PER_SHARD = 8
+
+OpenWindow = Callable[[WalkRange], Walk[M]]
+"""Makes the walk of one window (a sequential ``Walk`` over that range)."""
+SampleSeconds = Callable[[WalkRange], Awaitable[Sequence[int]]]
+"""The whole-second ``created_at`` of the items of the range's newest page."""
 
 _DONE: Any = object()
+
+
+def window_count(sample: Sequence[int], rng: WalkRange, shards: int) -> int:
+    """How many windows to cut ``rng`` into, given the seconds of its newest page.
+
+    The page's items per second over the seconds it spans, times the range's span,
+    estimates the items in range; the windows are sized to :data:`ITEMS_PER_WINDOW`, in
+    whole multiples of ``shards``.
+    """
+    least = shards * MIN_WINDOWS_PER_SHARD
+    most = shards * MAX_WINDOWS_PER_SHARD
+    if len(sample) < 2:
+        return least  # at most one item: the range is all but empty
+    assert rng.after is not None and rng.before is not None
+    span = max(1, rng.before.edge_ms - rng.after.edge_ms) / 1000
+    covered = max(sample) - min(sample) + 1
+    estimate = len(sample) * span / covered
+    wanted = -(-int(estimate) // ITEMS_PER_WINDOW)
+    # Whole rounds of windows: a last round of a few windows would leave shards idle.
+    wanted = -(-wanted // shards) * shards
+    return max(least, min(most, wanted))
 
 
 def split_range(rng: WalkRange, shards: int) -> list[WalkRange]:
@@ -51,25 +91,35 @@ def split_range(rng: WalkRange, shards: int) -> list[WalkRange]:
 class ShardedWalk(AsyncWalk[M]):
     """Walk several windows at once; yield newest first (``ordered``) or as items come.
 
-    An ordered sharded walk has a ``resume_token`` like a sequential one: it resumes as a
-    sequential walk from the last item handed out down to the start of the range.
+    The windows are planned at the first ``anext()`` (see :func:`window_count`): until
+    then no request is sent. An ordered sharded walk has a ``resume_token`` like a
+    sequential one: it resumes as a sequential walk from the last item handed out down
+    to the start of the range.
     """
 
     def __init__(
         self,
-        walks: list[Walk[M]],
+        open_window: OpenWindow[M],
         rng: WalkRange,
         *,
+        kind: str,
+        filters: Filters,
+        shards: int,
         ordered: bool = True,
-        concurrency: int | None = None,
+        sample: SampleSeconds | None = None,
         buffer: int = SHARD_BUFFER,
     ) -> None:
-        self._walks = walks
+        self._open_window = open_window
         self._range = rng
+        self._kind = kind
+        self._filters = filters
         self._ordered = ordered
-        self._concurrency = concurrency or len(walks)
-        self._slots = asyncio.Semaphore(self._concurrency)
-        self._queues: list[asyncio.Queue[Any]] = [asyncio.Queue(buffer) for _ in walks]
+        self._concurrency = shards
+        self._sample = sample
+        self._buffer = buffer
+        self._slots = asyncio.Semaphore(shards)
+        self._walks: list[Walk[M]] = []
+        self._queues: list[asyncio.Queue[Any]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._iter: AsyncIterator[M] | None = None
         self._current = 0
@@ -82,13 +132,14 @@ class ShardedWalk(AsyncWalk[M]):
 
     @property
     def windows(self) -> int:
+        """How many windows the range was cut into (0 until the walk has started)."""
         return len(self._walks)
 
     async def __anext__(self) -> M:
-        if self._iter is None:
-            self._start()
-            self._iter = self._ordered_items() if self._ordered else self._unordered_items()
         try:
+            if self._iter is None:
+                await self._start()
+                self._iter = self._ordered_items() if self._ordered else self._unordered_items()
             return await anext(self._iter)
         except BaseException:
             await self.aclose()
@@ -101,14 +152,20 @@ class ShardedWalk(AsyncWalk[M]):
                 "an unordered sharded walk has no single position to resume from; "
                 "use ordered=True to get resume tokens"
             )
+        if not self._walks:  # not started: the whole range is still ahead
+            return encode_token(self._kind, self._range, self._filters, CursorState())
         shard = self._walks[min(self._current, len(self._walks) - 1)]
         rest = WalkRange(after=self._range.after, before=shard.range.before)
         state = self._position.state(shard.state)
         if self._current >= len(self._walks):
             state = attrs.evolve(state, done=True)
-        return encode_token(shard.kind, rest, shard.filters, state)
+        return encode_token(self._kind, rest, self._filters, state)
 
-    def _start(self) -> None:
+    async def _start(self) -> None:
+        sample = await self._sample(self._range) if self._sample is not None else ()
+        count = window_count(sample, self._range, self._concurrency)
+        self._walks = [self._open_window(part) for part in split_range(self._range, count)]
+        self._queues = [asyncio.Queue(self._buffer) for _ in self._walks]
         for walk, queue in zip(self._walks, self._queues, strict=True):
             self._tasks.append(asyncio.create_task(self._pump(walk, queue)))
 
