@@ -212,7 +212,7 @@ class ExpansionPoller:
                     await self._slots.acquire()
                     task = asyncio.create_task(self._poll(watch))
                     self._inflight.add(task)
-                    task.add_done_callback(self._inflight.discard)
+                    task.add_done_callback(self._poll_done)
                 self._wake.clear()
                 delay = self._heap[0][0] - time.monotonic() if self._heap else None
                 if delay is None and not self._inflight:
@@ -223,13 +223,19 @@ class ExpansionPoller:
         finally:
             self._task = None
 
+    def _poll_done(self, task: asyncio.Task[None]) -> None:
+        # The loop is woken here, once the task has left ``_inflight``: woken from inside
+        # the task, it could see the last poll still in flight and wait with no timeout
+        # for a wake that never comes (the poller would idle until the session closed).
+        self._inflight.discard(task)
+        self._wake.set()
+
     async def _poll(self, watch: _Watch) -> None:
         try:
             await self._poll_once(watch)
         finally:
             watch.busy = False
             self._slots.release()
-            self._wake.set()
 
     async def _poll_once(self, watch: _Watch) -> None:
         if not watch.waiters:
