@@ -94,6 +94,18 @@ POLL_STATUS_MEMORY: Final = 10_000
 #: With a webhook receiver attached, seconds before the first fallback poll of a job.
 WEBHOOK_FALLBACK_INTERVAL: Final = 60.0
 
+# Sharded walks (nexttech_async.shards)
+#: Items one window of a sharded walk may hold ahead of the consumer (bounds memory).
+SHARD_BUFFER: Final = 2_000
+#: Items a window is cut to hold, by estimate: half a buffer, so that an estimate off by
+#: two still does not stall a shard.
+SHARD_ITEMS_PER_WINDOW: Final = SHARD_BUFFER // 2
+#: Fewest windows per shard: a shard that finishes early has another window to take.
+SHARD_MIN_WINDOWS: Final = 2
+#: Most windows per shard, whatever the estimate: it is read from one page, and a range
+#: sparser than its newest page would otherwise be cut into windows holding nothing.
+SHARD_MAX_WINDOWS: Final = 8
+
 # Bulk runs
 #: Inputs of expand_many in progress (created and being waited for) at once.
 BULK_CONCURRENCY: Final = 100

@@ -16,7 +16,7 @@ How many windows is a trade: every window ends with two requests that bring noth
 so many small windows waste requests, and windows larger than a buffer stall. The walk
 therefore reads the newest page of the whole range first and estimates from it how many
 items the range holds, then cuts windows of about half a buffer each, between
-:data:`MIN_WINDOWS_PER_SHARD` and :data:`MAX_WINDOWS_PER_SHARD` per shard.
+``SHARD_MIN_WINDOWS`` and ``SHARD_MAX_WINDOWS`` per shard (see ``defaults``).
 """
 
 from __future__ import annotations
@@ -28,23 +28,14 @@ from typing import Any, TypeVar
 
 import attrs
 
+from edu_async_core import defaults
+
 from .cursor import Bound, CursorState, WalkRange
 from .errors import CursorError
 from .filters import Filters
 from .walk import AsyncWalk, Position, Walk, encode_token
 
 M = TypeVar("M")
-
-#: Items one window may hold ahead of the consumer before it waits (bounds memory).
-SHARD_BUFFER = 2_000
-#: Items a window is cut to hold, by estimate: half a buffer, so that an estimate off by
-#: two still does not stall a shard.
-ITEMS_PER_WINDOW = SHARD_BUFFER // 2
-#: Fewest windows per shard: a shard that finishes early has another window to take.
-MIN_WINDOWS_PER_SHARD = 2
-#: Most windows per shard, whatever the estimate: it is read from one page, and a range
-#: sparser than its newest page would otherwise be cut into windows holding nothing.
-MAX_WINDOWS_PER_SHARD = 8
 
 OpenWindow = Callable[[WalkRange], Walk[M]]
 """Makes the walk of one window (a sequential ``Walk`` over that range)."""
@@ -58,18 +49,18 @@ def window_count(sample: Sequence[int], rng: WalkRange, shards: int) -> int:
     """How many windows to cut ``rng`` into, given the seconds of its newest page.
 
     The page's items per second over the seconds it spans, times the range's span,
-    estimates the items in range; the windows are sized to :data:`ITEMS_PER_WINDOW`, in
+    estimates the items in range; the windows are sized to ``defaults.SHARD_ITEMS_PER_WINDOW``, in
     whole multiples of ``shards``.
     """
-    least = shards * MIN_WINDOWS_PER_SHARD
-    most = shards * MAX_WINDOWS_PER_SHARD
+    least = shards * defaults.SHARD_MIN_WINDOWS
+    most = shards * defaults.SHARD_MAX_WINDOWS
     if len(sample) < 2:
         return least  # at most one item: the range is all but empty
     assert rng.after is not None and rng.before is not None
     span = max(1, rng.before.edge_ms - rng.after.edge_ms) / 1000
     covered = max(sample) - min(sample) + 1
     estimate = len(sample) * span / covered
-    wanted = -(-int(estimate) // ITEMS_PER_WINDOW)
+    wanted = -(-int(estimate) // defaults.SHARD_ITEMS_PER_WINDOW)
     # Whole rounds of windows: a last round of a few windows would leave shards idle.
     wanted = -(-wanted // shards) * shards
     return max(least, min(most, wanted))
@@ -107,7 +98,7 @@ class ShardedWalk(AsyncWalk[M]):
         shards: int,
         ordered: bool = True,
         sample: SampleSeconds | None = None,
-        buffer: int = SHARD_BUFFER,
+        buffer: int = defaults.SHARD_BUFFER,
     ) -> None:
         self._open_window = open_window
         self._range = rng

@@ -8,13 +8,9 @@ import pytest
 from fast_settings import FAST
 
 import nexttech_async as nt
+from edu_async_core.defaults import SHARD_ITEMS_PER_WINDOW, SHARD_MAX_WINDOWS, SHARD_MIN_WINDOWS
 from nexttech_async.cursor import Bound, WalkRange
-from nexttech_async.shards import (
-    ITEMS_PER_WINDOW,
-    MAX_WINDOWS_PER_SHARD,
-    MIN_WINDOWS_PER_SHARD,
-    window_count,
-)
+from nexttech_async.shards import window_count
 from nexttech_async.testing import NextTechEmulator, NextTechEmulatorConfig
 
 T0 = 1_700_000_000
@@ -29,17 +25,17 @@ def test_the_estimate_sizes_windows_to_half_a_buffer() -> None:
     sample = [T0 + 39_999 - (i * 199) // 99 for i in range(100)]
     assert max(sample) - min(sample) + 1 == 200
     count = window_count(sample, seconds_range(T0, T0 + 40_000), shards=8)
-    assert -(-20_000 // ITEMS_PER_WINDOW) == 20
+    assert -(-20_000 // SHARD_ITEMS_PER_WINDOW) == 20
     assert count == 24  # whole rounds: 3 windows for each of the 8 shards
 
 
 @pytest.mark.parametrize(
     ("sample", "expected"),
     [
-        ([], 8 * MIN_WINDOWS_PER_SHARD),  # nothing in range
-        ([T0 + 5], 8 * MIN_WINDOWS_PER_SHARD),  # one item
-        ([T0 + 9] * 100, 8 * MAX_WINDOWS_PER_SHARD),  # 100 in one second: dense
-        ([T0 + 9_999 - i for i in range(3)], 8 * MIN_WINDOWS_PER_SHARD),  # sparse
+        ([], 8 * SHARD_MIN_WINDOWS),  # nothing in range
+        ([T0 + 5], 8 * SHARD_MIN_WINDOWS),  # one item
+        ([T0 + 9] * 100, 8 * SHARD_MAX_WINDOWS),  # 100 in one second: dense
+        ([T0 + 9_999 - i for i in range(3)], 8 * SHARD_MIN_WINDOWS),  # sparse
     ],
 )
 def test_the_window_count_stays_within_its_bounds(sample: list[int], expected: int) -> None:
@@ -65,8 +61,8 @@ async def test_a_sparse_range_gets_fewer_windows_than_a_dense_one() -> None:
             assert isinstance(dense, nt.ShardedWalk)
             dense_ids = [c.id async for c in dense]
             resumed = [c.id async for c in s.contents.iterate(resume=fresh_token)]
-    assert sparse.windows == 4 * MIN_WINDOWS_PER_SHARD
-    assert dense.windows == 4 * MAX_WINDOWS_PER_SHARD
+    assert sparse.windows == 4 * SHARD_MIN_WINDOWS
+    assert dense.windows == 4 * SHARD_MAX_WINDOWS
     assert len(sparse_ids) == len(set(sparse_ids)) == 300 == len(resumed)
     assert resumed == sparse_ids  # newest first, the same sequence
     assert len(dense_ids) == len(set(dense_ids)) == 5_300
