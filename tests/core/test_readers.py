@@ -10,7 +10,6 @@ cattrs path returns an equal one whose every field has the same type and the sam
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import attrs
@@ -18,6 +17,7 @@ import cattrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_mutations import mutated
 
 import nexttech_async as nt
 import tutorflow_async as tf
@@ -91,39 +91,6 @@ GRADE = {
 KEY = {"id": "k1", "name": "ci", "keyPrefix": "tf_", "rateLimitPerMinute": 60, "lastUsedAt": None}
 
 
-def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += paths(v, (*prefix, i))
-    return out
-
-
-@st.composite
-def mutated(draw: st.DrawFn, base: dict[str, Any]) -> Any:
-    doc = json.loads(json.dumps(base))
-    for _ in range(draw(st.integers(0, 3))):
-        where = draw(st.sampled_from(paths(doc)))
-        if not where:
-            continue
-        parent = doc
-        for step in where[:-1]:
-            parent = parent[step]
-        action = draw(st.sampled_from(["drop", "null", "retype", "extra"]))
-        if action == "drop" and isinstance(parent, dict):
-            del parent[where[-1]]
-        elif action == "null":
-            parent[where[-1]] = None
-        elif action == "retype":
-            parent[where[-1]] = draw(JSON)
-        elif isinstance(parent, dict):
-            parent[draw(st.text(max_size=6))] = draw(JSON)
-    return doc
-
-
 def halves(conv: cattrs.Converter, cls: type[Any]) -> tuple[Any, Any]:
     hook: Any = conv.get_structure_hook(cls)
     return hook.fast, hook.slow
@@ -176,7 +143,7 @@ COMMON = settings(max_examples=300, deadline=None, suppress_health_check=[Health
 
 
 @COMMON
-@given(mutated(JOB))
+@given(mutated(JOB, JSON))
 def test_job_and_result(doc: Any) -> None:
     if isinstance(doc, dict):
         check(tf_converter, tf.ExpansionJob, normalize_job(doc))
@@ -185,19 +152,19 @@ def test_job_and_result(doc: Any) -> None:
 
 
 @COMMON
-@given(mutated(CONTENT))
+@given(mutated(CONTENT, JSON))
 def test_content(doc: Any) -> None:
     check(nt_converter, nt.Content, doc)
 
 
 @COMMON
-@given(mutated(GRADE))
+@given(mutated(GRADE, JSON))
 def test_grade(doc: Any) -> None:
     check(nt_converter, nt.Grade, doc)
 
 
 @COMMON
-@given(mutated(KEY))
+@given(mutated(KEY, JSON))
 def test_api_key(doc: Any) -> None:
     check(tf_converter, tf.ApiKey, doc)
 
