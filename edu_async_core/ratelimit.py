@@ -97,39 +97,32 @@ class SlidingWindowLimiter:
 
     async def acquire(self) -> None:
         """Wait until a request may be sent and take its slot; ``release()`` it after."""
-        clock = self._clock
-        if not self._queued:
-            # Nobody is waiting, so a free slot can be taken at once: no lock round trip
-            # (first come, first served still holds: there is no one to overtake).
-            now = clock.monotonic()
-            expiries = self._expiries
-            while expiries and expiries[0] <= now:
-                expiries.popleft()
-            delay = next_grant_delay(
-                expiries, self._in_flight, self._limit, now, self._paused_until
-            )
-            if delay == 0:
-                self._in_flight += 1
-                self.total_grants += 1
-                return
+        # Nobody is waiting, so a free slot can be taken at once: no lock round trip
+        # (first come, first served still holds: there is no one to overtake).
+        if not self._queued and self._delay() == 0:
+            self._grant()
+            return
         self._queued += 1
         try:
-            await self._acquire_in_turn(clock)
+            await self._acquire_in_turn()
         finally:
             self._queued -= 1
 
-    async def _acquire_in_turn(self, clock: Clock) -> None:
+    def _delay(self) -> float | None:
+        """Seconds until a slot is free (0: now; None: once a request finishes)."""
+        now = self._clock.monotonic()
+        expiries = self._expiries
+        while expiries and expiries[0] <= now:
+            expiries.popleft()
+        return next_grant_delay(expiries, self._in_flight, self._limit, now, self._paused_until)
+
+    def _grant(self) -> None:
+        self._in_flight += 1
+        self.total_grants += 1
+
+    async def _acquire_in_turn(self) -> None:
         async with self._lock:
-            while True:
-                now = clock.monotonic()
-                expiries = self._expiries
-                while expiries and expiries[0] <= now:
-                    expiries.popleft()
-                delay = next_grant_delay(
-                    expiries, self._in_flight, self._limit, now, self._paused_until
-                )
-                if delay == 0:
-                    break
+            while (delay := self._delay()) != 0:
                 if self._logger is not None and self._logger.isEnabledFor(logging.DEBUG):
                     self._logger.debug(
                         "rate limit wait %s key=%s limit=%d/%.0fs in_flight=%d",
@@ -144,9 +137,8 @@ class SlidingWindowLimiter:
                     await self._released.wait()
                 else:
                     self.total_wait += delay
-                    await clock.sleep(delay)
-            self._in_flight += 1
-            self.total_grants += 1
+                    await self._clock.sleep(delay)
+            self._grant()
 
     def release(self) -> None:
         """The request of a slot has finished (answered, failed or cancelled)."""
