@@ -223,6 +223,12 @@ def port(text: str) -> int:
     return value
 
 
+def add_listen_address(parser: argparse.ArgumentParser, default_port: int) -> None:
+    """``--host`` (loopback unless asked otherwise) and ``--port`` of a local server."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=port, default=default_port)
+
+
 # -- progress -----------------------------------------------------------------------
 
 

@@ -22,11 +22,11 @@ from edu_async_core.cli import (
     ExitCode,
     Output,
     ProgressDisplay,
+    add_listen_address,
     add_output_options,
     configure_logging,
     non_negative_float,
     non_negative_int,
-    port,
     positive_float,
     positive_int,
     read_secret,
@@ -273,8 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator", parents=[_common()],
         help="run the local Next Tech emulator with sample data; prints URL and credentials",
     )
-    emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=port, default=defaults.CLI_EMULATOR_PORT)
+    add_listen_address(emu, default_port=defaults.CLI_EMULATOR_PORT)
     emu.add_argument("--contents", type=non_negative_int, default=200)
     emu.add_argument("--grades", type=non_negative_int, default=50)
     emu.add_argument("--page-size", type=positive_int, default=100)

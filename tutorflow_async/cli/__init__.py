@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from edu_async_core import defaults
 from edu_async_core.cli import (
     Output,
+    add_listen_address,
     add_output_options,
     configure_logging,
     fraction,
     non_negative_float,
     run,
 )
-from edu_async_core.cli import port as _port
 from edu_async_core.cli import positive_float as _positive_float
 from edu_async_core.cli import positive_int as _positive_int
 
@@ -150,8 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         "listen", parents=[_common()],
         help="receive webhooks: verify, de-duplicate and print each event",
     )
-    listen.add_argument("--host", default="127.0.0.1")
-    listen.add_argument("--port", type=_port, default=8080)
+    add_listen_address(listen, default_port=8080)
     listen.add_argument("--path", default=defaults.WEBHOOK_PATH)
     listen.add_argument("--secret-file", metavar="FILE",
                         help=f"signing secret (default ${defaults.TUTORFLOW_ENV_WEBHOOK_SECRET})")
@@ -163,8 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator", parents=[_common()],
         help="run the local TutorFlow emulator; prints its URL and a ready key",
     )
-    emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=_port, default=defaults.CLI_EMULATOR_PORT)
+    add_listen_address(emulator, default_port=defaults.CLI_EMULATOR_PORT)
     emulator.add_argument("--queued-seconds", type=non_negative_float, default=0.5)
     emulator.add_argument("--processing-seconds", type=non_negative_float, default=2.0)
     emulator.add_argument("--failure-rate", type=fraction, default=0.0,
