@@ -81,7 +81,7 @@ def steps() -> dict[str, float]:
         ),
         "logger.isEnabledFor(DEBUG)": best_us(lambda: logger.isEnabledFor(logging.DEBUG)),
         "json.loads(body) [bare does it too]": best_us(lambda: json.loads(body)),
-        "Response(...).json() incl. json.loads": best_us(response_json),
+        "Response(...).json() (msgspec where installed)": best_us(response_json),
         "ensure_json_object": best_us(
             lambda: ensure_json_object(Response(200, {}, b"{}", context), "job", FAMILY)
         ),
