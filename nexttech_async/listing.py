@@ -70,6 +70,7 @@ class Listing(Generic[M]):
         self._model = model
         self._kind = kind
         self._quick_read = fast_reader(converter, model)
+        self._walk_read = generated_reader(converter, model)
 
     def _user_filter(self, remote_user_id: str | None) -> str | None:
         # Only /contents documents remote_user_id; the grades endpoint ignores it, so
@@ -168,7 +169,7 @@ class Listing(Generic[M]):
             rng=rng,
             filters=filters,
             state=state,
-            quick_read=generated_reader(converter, self._model),
+            quick_read=self._walk_read,
             prefetch=prefetch,
         )
 
