@@ -6,7 +6,15 @@ Each kind (contents, grades) lives in one list kept sorted ascending by
 ``(created_ms, id)``.  Because ids only grow, appending in insertion order keeps ties
 ordered by id, and a ``before``/``after`` window becomes two binary searches; a list
 request then reads the window backwards (newest first) and stops after ``limit`` matches,
-so a long date-cursor walk over a large store stays cheap.
+so a long date-cursor walk over a large store stays cheap.  With ``filter_after_limit`` it
+stops after ``limit`` items of the window instead, and drops the hidden and non-matching
+ones among them afterwards, so the answer may be short or empty.
+
+Hidden items (drafts, items the caller may not see) are stored like any other but never
+answered, neither by a list request nor by a snapshot (``limit=None``).  Whether an item
+is hidden is given by the caller, or drawn with ``hidden_fraction`` from a generator of
+its own (so hiding never shifts the ids, identifiers and URLs the seed gives), never
+more than ``max_hidden_run`` drawn-hidden items in a row per kind, in insertion order.
 
 Metadata filter semantics (the vendor is vague, so this is the emulator's choice):
 
@@ -22,6 +30,7 @@ Values are compared as strings, since a query string can carry nothing else.  Wh
 from __future__ import annotations
 
 import bisect
+import itertools
 import random
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -38,6 +47,7 @@ __all__ = [
     "Kind",
     "MetadataInput",
     "Record",
+    "UnknownItemError",
     "clone_json",
     "metadata_pairs",
 ]
@@ -63,6 +73,14 @@ class Bounds:
     after_inclusive: bool = False
 
 
+class UnknownItemError(KeyError):
+    """No stored item of that kind has that id (it was never added, or already removed)."""
+
+    def __str__(self) -> str:
+        # KeyError would print its message quoted, as if it were the missing key itself.
+        return str(self.args[0]) if self.args else ""
+
+
 @attrs.define
 class Record:
     """One stored item: its rendered body plus the fields filters look at."""
@@ -74,6 +92,7 @@ class Record:
     remote_user_id: str | None = None
     project_metadata: tuple[MetadataPair, ...] = ()
     course_metadata: tuple[MetadataPair, ...] = ()
+    hidden: bool = False
 
 
 def metadata_pairs(metadata: MetadataInput | None) -> list[tuple[str, object]]:
@@ -97,12 +116,20 @@ class ItemStore:
 
     Ids, identifiers and URLs are drawn from a ``random.Random`` seeded by the caller so
     that two emulators built with the same seed and fed the same items render them
-    byte for byte alike.
+    byte for byte alike; which items ``hidden_fraction`` hides is drawn from another,
+    seeded likewise.
     """
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, *, hidden_fraction: float = 0.0, max_hidden_run: int = 0) -> None:
         self._rng = random.Random(f"nexttech-emulator-ids:{seed}")
+        self._hiding_rng = random.Random(f"nexttech-emulator-hidden:{seed}")
+        self._hidden_fraction = hidden_fraction
+        self._max_hidden_run = max_hidden_run
+        # Hidden items most recently added in a row, per kind (what the cap counts).
+        self._hidden_run: dict[Kind, int] = {"contents": 0, "grades": 0}
         self._records: dict[Kind, list[Record]] = {"contents": [], "grades": []}
+        # The same records by id, in insertion order, for removal and hidden_ids().
+        self._by_id: dict[Kind, dict[int, Record]] = {"contents": {}, "grades": {}}
         self._next_id: dict[Kind, int] = {"contents": 1, "grades": 1}
         self._next_metadata_id = 1
         self._publishable_key = f"{self._rng.getrandbits(128):032X}"
@@ -117,8 +144,12 @@ class ItemStore:
         remote_user_id: str | None,
         draft: bool,
         extra: Mapping[str, Any],
+        hidden: bool | None = None,
     ) -> dict[str, Any]:
-        """Store a content created at ``created_ms`` and return it as the API renders it."""
+        """Store a content created at ``created_ms`` and return it as the API renders it.
+
+        ``hidden``: ``None`` lets ``hidden_fraction`` decide.
+        """
         item_id, seconds = self._new_item("contents", created_ms, extra)
         identifier = self._uuid()
         project = metadata_pairs(metadata)
@@ -154,6 +185,7 @@ class ItemStore:
             course=course,
             course_uid=course_uid,
             remote_user_id=remote_user_id,
+            hidden=hidden,
         )
 
     def add_grade(
@@ -165,8 +197,12 @@ class ItemStore:
         course_metadata: MetadataInput | None,
         course_uid: str | None,
         extra: Mapping[str, Any],
+        hidden: bool | None = None,
     ) -> dict[str, Any]:
-        """Store a grade created at ``created_ms`` and return it as the API renders it."""
+        """Store a grade created at ``created_ms`` and return it as the API renders it.
+
+        ``hidden``: ``None`` lets ``hidden_fraction`` decide.
+        """
         item_id, seconds = self._new_item("grades", created_ms, extra)
         project = metadata_pairs(project_metadata)
         course = metadata_pairs(course_metadata)
@@ -190,28 +226,65 @@ class ItemStore:
             project=project,
             course=course,
             course_uid=course_uid,
+            hidden=hidden,
         )
 
     def query(
-        self, kind: Kind, filters: Filters, bounds: Bounds, *, limit: int | None
+        self,
+        kind: Kind,
+        filters: Filters,
+        bounds: Bounds,
+        *,
+        limit: int | None,
+        filter_after_limit: bool = False,
     ) -> list[dict[str, Any]]:
-        """Matching items of ``kind``, newest first (ties: higher id first), at most ``limit``.
+        """Visible matching items of ``kind``, newest first (ties: higher id first).
+
+        At most ``limit`` of them; with ``filter_after_limit``, those among the first
+        ``limit`` items of the date window (so possibly fewer, or none, while more match
+        further on).  Hidden items are never returned.
 
         The returned dicts are the stored bodies themselves, for serialising; callers that
         hand them to user code must copy them.
         """
-        matches: list[dict[str, Any]] = []
         if limit is not None and limit <= 0:
-            return matches
-        for record in self._window(kind, filters, bounds):
-            if _matches(kind, record, filters):
+            return []
+        window = self._window(kind, filters, bounds)
+        if filter_after_limit and limit is not None:
+            return [
+                record.body
+                for record in itertools.islice(window, limit)
+                if not record.hidden and _matches(kind, record, filters)
+            ]
+        matches: list[dict[str, Any]] = []
+        for record in window:
+            if not record.hidden and _matches(kind, record, filters):
                 matches.append(record.body)
                 if limit is not None and len(matches) >= limit:
                     break
         return matches
 
+    def remove(self, kind: Kind, item_id: int) -> dict[str, Any]:
+        """Delete the item of ``kind`` with ``item_id``; a copy of it as it was rendered.
+
+        Raises:
+            UnknownItemError: if no such item is stored.
+        """
+        record = self._by_id[kind].pop(item_id, None)
+        if record is None:
+            noun = "content" if kind == "contents" else "grade"
+            raise UnknownItemError(f"no {noun} with id {item_id!r} is stored")
+        records = self._records[kind]
+        index = bisect.bisect_left(records, _order_key(record), key=_order_key)
+        del records[index]
+        return clone_json(record.body)
+
+    def hidden_ids(self, kind: Kind) -> list[int]:
+        """Ids of the hidden items of ``kind`` still stored, in insertion order."""
+        return [item_id for item_id, record in self._by_id[kind].items() if record.hidden]
+
     def count(self, kind: Kind) -> int:
-        """How many items of ``kind`` are stored."""
+        """How many items of ``kind`` are stored, hidden ones included."""
         return len(self._records[kind])
 
     def _window(self, kind: Kind, filters: Filters, bounds: Bounds) -> Iterator[Record]:
@@ -245,6 +318,7 @@ class ItemStore:
         course: list[tuple[str, object]],
         course_uid: str | None,
         remote_user_id: str | None = None,
+        hidden: bool | None = None,
     ) -> dict[str, Any]:
         """Store the rendered ``body`` with the fields filters look at; a copy of ``body``."""
         record = Record(
@@ -255,9 +329,27 @@ class ItemStore:
             remote_user_id=remote_user_id,
             project_metadata=_as_strings(project),
             course_metadata=_as_strings(course),
+            hidden=self._hide(kind, hidden),
         )
         bisect.insort_right(self._records[kind], record, key=_order_key)
+        self._by_id[kind][item_id] = record
         return clone_json(record.body)
+
+    def _hide(self, kind: Kind, explicit: bool | None) -> bool:
+        """Whether the item being added is hidden, keeping count of the run it extends.
+
+        The generator is drawn from for every item left undecided, capped or not, so the
+        cap changes which items end up hidden but not the draws of the items after them.
+        """
+        if explicit is not None:
+            hidden = explicit
+        elif self._hidden_fraction > 0:
+            drawn = self._hiding_rng.random() < self._hidden_fraction
+            hidden = drawn and self._hidden_run[kind] < self._max_hidden_run
+        else:
+            hidden = False
+        self._hidden_run[kind] = self._hidden_run[kind] + 1 if hidden else 0
+        return hidden
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))

@@ -13,8 +13,23 @@ Wire behaviour, and the choices made where Next Tech's documentation is silent:
   in its query string is refused with **400** before credentials are even looked at,
   because a secret in a URL leaks into logs whatever the answer.
 * **Lists.**  200 with a bare JSON array, newest ``created_at`` first, ties broken by
-  ``id`` descending, cut to the first ``page_size`` matches.  There are no paging headers
+  ``id`` descending, cut to the first n matches, n being the page size of that request:
+  ``page_size``, or what ``page_schedule`` (:class:`~nexttech_async.testing.PageSchedule`)
+  gives the i-th list request that reached the listing.  There are no paging headers
   or parameters: a client pages by moving ``before`` (see the API contract).
+* **Hidden items and filtering after the LIMIT.**  An item may be hidden from the caller
+  (``hidden=True``, or drawn with ``hidden_fraction``, at most ``max_hidden_run`` in a
+  row): it is in no answer and in no snapshot, and nothing rendered says it exists.  By
+  default hidden and non-matching items are dropped before the page is cut.  With
+  ``filter_after_limit`` the server cuts first (the first n items of the date window)
+  and drops them afterwards, as the vendor docs allow: a page may then come back short,
+  or **empty**, while older matching items remain.  So a run of k hidden (or
+  non-matching) items in a row makes any request whose n <= k, starting at that run,
+  answer an empty page; a date-cursor client reads an empty page as "nothing older", so
+  no client can see items behind such a run.  To keep walks exact, keep
+  ``max_hidden_run`` below the smallest page size (``PageSchedule.smallest``) and add
+  items oldest first, as the samples and the pytest plugin's seeding do (the cap counts
+  insertion order, which is then time order).
 * **Times.**  Stored as epoch milliseconds (whole seconds in ``"second"`` resolution),
   rendered as integer epoch seconds (floor).  ``before``/``after`` are compared at
   millisecond precision; each is exclusive unless configured inclusive.
@@ -38,9 +53,10 @@ import binascii
 import hmac
 import inspect
 import logging
+import random
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any, NamedTuple
@@ -60,6 +76,7 @@ from edu_async_core.emulation import (
 
 from ._config import NextTechEmulatorConfig
 from ._faults import IN_TRANSIT_KINDS, Fault, FaultPlan
+from ._pages import PageSchedule, as_page_schedule
 from ._query import Filters, QueryError, parse_filters
 from ._store import Bounds, ItemStore, Kind, MetadataInput, clone_json, metadata_pairs
 from ._time import TimeInput, parse_iso_millis, seconds_from_millis, to_millis, truncate_to_second
@@ -128,10 +145,19 @@ class NextTechEmulator(AsyncServerContext):
         self.counters = EmulatorCounters()
         self._expected_credentials = f"{self.api_token}:{self.secret_key}".encode()
         self._log: RequestLog[LoggedRequest] = RequestLog(self.config.request_log_limit)
-        self._store = ItemStore(self.config.seed)
+        self._store = ItemStore(
+            self.config.seed,
+            hidden_fraction=self.config.hidden_fraction,
+            max_hidden_run=self.config.max_hidden_run,
+        )
         self._faults = FaultPlan(self.config.seed)
         self._callbacks: list[RequestCallback] = []
         self._page_size = self.config.page_size
+        self._page_schedule = self.config.page_schedule
+        self._page_rng = self._new_page_rng()
+        self._page_index = 0
+        # Bounded like the request log: a long benchmark must not grow it without end.
+        self._page_sizes: deque[int] = deque(maxlen=self.config.request_log_limit)
         self._bounds = Bounds(self.config.before_inclusive, self.config.after_inclusive)
         self._latency = self.config.latency
         self._server = AppServer()
@@ -180,16 +206,20 @@ class NextTechEmulator(AsyncServerContext):
         course_uid: str | None = None,
         remote_user_id: str | None = None,
         draft: bool = False,
+        hidden: bool | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
         """Store one content and return a copy of it as the API renders it.
 
         ``created_at`` is an aware datetime or epoch seconds.  ``course_uid`` and
         ``remote_user_id`` are what the filters of those names match; like on the real
-        API they are not part of the rendered item.  ``extra`` fields are added to the
-        rendered item (overriding defaults such as ``editor_owned``), except that
-        ``course_metadata`` is normalised like ``metadata`` and becomes what the
-        ``course_metadata`` filter matches, and ``updated_at`` may be given as a time.
+        API they are not part of the rendered item.  ``hidden=True`` hides it from every
+        answer and snapshot (independently of ``draft``, which is only a rendered field);
+        left ``None`` it is hidden or not as ``hidden_fraction`` draws (not hidden when
+        that is 0).  ``extra`` fields are added to the rendered item (overriding defaults
+        such as ``editor_owned``), except that ``course_metadata`` is normalised like
+        ``metadata`` and becomes what the ``course_metadata`` filter matches, and
+        ``updated_at`` may be given as a time.
         """
         return self._store.add_content(
             self._stored_millis(created_at),
@@ -199,10 +229,12 @@ class NextTechEmulator(AsyncServerContext):
             remote_user_id=remote_user_id,
             draft=draft,
             extra=self._prepare_extra(extra),
+            hidden=hidden,
         )
 
     def add_contents(self, created_ats: Iterable[TimeInput], **common: Any) -> list[dict[str, Any]]:
-        """Store one content per created time, each with the same ``common`` fields."""
+        """Store one content per created time, each with the same ``common`` fields
+        (``hidden`` included)."""
         return [self.add_content(created_at, **common) for created_at in created_ats]
 
     def add_grade(
@@ -213,12 +245,13 @@ class NextTechEmulator(AsyncServerContext):
         project_metadata: MetadataInput | None = None,
         course_metadata: MetadataInput | None = None,
         course_uid: str | None = None,
+        hidden: bool | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
         """Store one grade and return a copy of it as the API renders it.
 
-        ``extra`` fields are added to (or override defaults of) the rendered grade, e.g.
-        ``project_name`` or ``lesson_uid``.
+        ``hidden`` as for :meth:`add_content`.  ``extra`` fields are added to (or override
+        defaults of) the rendered grade, e.g. ``project_name`` or ``lesson_uid``.
         """
         return self._store.add_grade(
             self._stored_millis(created_at),
@@ -227,7 +260,29 @@ class NextTechEmulator(AsyncServerContext):
             course_metadata=course_metadata,
             course_uid=course_uid,
             extra=self._prepare_extra(extra),
+            hidden=hidden,
         )
+
+    def remove_content(self, item_id: int) -> dict[str, Any]:
+        """Delete a content; later requests no longer see it.  A copy of it as rendered.
+
+        Safe from an :meth:`on_request` callback, so a test can delete items mid-walk.
+
+        Raises:
+            UnknownItemError: (a ``KeyError``) if no content has ``item_id``.
+        """
+        return self._store.remove("contents", item_id)
+
+    def remove_grade(self, item_id: int) -> dict[str, Any]:
+        """Delete a grade; see :meth:`remove_content`."""
+        return self._store.remove("grades", item_id)
+
+    def hidden_ids(self, kind: Kind) -> list[int]:
+        """Ids of the hidden ``"contents"`` or ``"grades"`` still stored, in insertion order.
+
+        For tests that need to know where the hidden runs are; answers never show them.
+        """
+        return self._store.hidden_ids(kind)
 
     def contents_snapshot(
         self,
@@ -239,10 +294,11 @@ class NextTechEmulator(AsyncServerContext):
         project_metadata: MetadataInput | None = None,
         course_metadata: MetadataInput | None = None,
     ) -> list[dict[str, Any]]:
-        """Every content matching the filters, newest first, ignoring the page size.
+        """Every visible content matching the filters, newest first, ignoring the page size.
 
-        The ground truth a complete walk must reproduce.  Bounds follow the emulator's
-        current inclusivity; a string bound is parsed like the query parameter.
+        The ground truth a complete walk must reproduce: hidden items are left out, and
+        ``filter_after_limit`` plays no part (there is no LIMIT).  Bounds follow the
+        emulator's current inclusivity; a string bound is parsed like the query parameter.
         """
         filters = _snapshot_filters(
             after, before, remote_user_id, course_uid, project_metadata, course_metadata
@@ -281,14 +337,43 @@ class NextTechEmulator(AsyncServerContext):
 
     @property
     def page_size(self) -> int:
-        """How many items a list request returns at most."""
+        """How many items a list request returns at most, while no page schedule is set."""
         return self._page_size
 
     def set_page_size(self, page_size: int) -> None:
-        """Change the page size; takes effect from the next request."""
+        """Change the fixed page size; takes effect from the next request.
+
+        A page schedule, while set, still decides instead; ``set_page_schedule(None)``
+        returns to this size.
+        """
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         self._page_size = page_size
+
+    @property
+    def page_schedule(self) -> PageSchedule | None:
+        """The schedule deciding each list request's page size, if any."""
+        return self._page_schedule
+
+    def set_page_schedule(self, schedule: PageSchedule | str | None) -> None:
+        """Use ``schedule`` (or its text form, e.g. ``"20..30"``) from the next list request.
+
+        The request index starts again at 0 and the random generator at its seed, so what
+        a schedule serves from here depends only on the seed and the requests that follow.
+        ``None`` returns to the fixed ``page_size``.
+        """
+        self._page_schedule = as_page_schedule(schedule)
+        self._page_index = 0
+        self._page_rng = self._new_page_rng()
+
+    @property
+    def page_sizes_served(self) -> list[int]:
+        """The page size each list request was cut at, oldest first.
+
+        One entry per request that reached the listing (the ones a schedule counts),
+        whatever the page held; only the most recent ``request_log_limit`` are kept.
+        """
+        return list(self._page_sizes)
 
     @property
     def bounds(self) -> Bounds:
@@ -345,6 +430,20 @@ class NextTechEmulator(AsyncServerContext):
         if "updated_at" in extra and not isinstance(extra["updated_at"], int):
             extra["updated_at"] = seconds_from_millis(to_millis(extra["updated_at"]))
         return extra
+
+    def _new_page_rng(self) -> random.Random:
+        return random.Random(f"nexttech-emulator-pages:{self.config.seed}")
+
+    def _next_page_size(self) -> int:
+        """The page size of the list request being answered; advances the request index."""
+        schedule = self._page_schedule
+        if schedule is None:
+            size = self._page_size
+        else:
+            size = schedule.size_at(self._page_index, self._page_rng)
+        self._page_index += 1
+        self._page_sizes.append(size)
+        return size
 
     def _snapshot(self, kind: Kind, filters: Filters) -> list[dict[str, Any]]:
         return clone_json(self._store.query(kind, filters, self._bounds, limit=None))
@@ -436,7 +535,13 @@ class NextTechEmulator(AsyncServerContext):
             filters = parse_filters(request.query)
         except QueryError as exc:
             return _error(400, str(exc))
-        items = self._store.query(kind, filters, self._bounds, limit=self._page_size)
+        items = self._store.query(
+            kind,
+            filters,
+            self._bounds,
+            limit=self._next_page_size(),
+            filter_after_limit=self.config.filter_after_limit,
+        )
         self.counters.items_served += len(items)
         return web.json_response(items)
 
