@@ -1,42 +1,57 @@
 """The date-cursor walk as a pure state machine: no I/O, no clock.
 
 Next Tech lists newest first and pages only by ``before``/``after`` (ISO 8601 with
-milliseconds), answers ``created_at`` in whole seconds, keeps its page size to itself,
-and does not say whether its bounds are inclusive. The walk copes as follows.
+milliseconds), answers ``created_at`` in whole seconds, keeps its page size to itself (it
+may change from one request to the next), may drop items after applying its limit (so a
+page can be short while more remain), and does not say whether its bounds are inclusive.
+The walk therefore takes nothing from a page's *length*; it concludes only from what the
+answers *contain*, using one fact about any answer to ``before=t``:
 
-* **Whole seconds.** The walk moves a *boundary second* ``hi`` downwards. Every query
-  asks for everything up to the end of ``hi``. When ``hi`` is known to be done
-  (``hi_complete``), it asks for everything before the start of ``hi``. Items of the
-  boundary second that were already emitted are recognised by id (``seen``); no other
-  id is remembered, so memory is bounded by the largest group of items sharing a second.
-* **Seconds above the oldest one in a page are complete.** The server orders by its
-  own (finer) time, so every item newer than the page's last item is in the page. Only
-  the page's oldest second can be cut short, and it becomes the next boundary.
-* **Unknown inclusivity.** Our own bounds are sent in the form that is right for
-  exclusive bounds (``before`` = the first instant *not* wanted, ``after`` = the last
-  instant not wanted). If an item comes back that only an inclusive bound could return
-  (it lies in a second our bound excludes), that proves the bound inclusive: the walk
-  learns it and sends the inclusive form from then on. Leaked items are dropped, never
-  emitted twice. The caller's own ``before``/``after`` are sent as they were given.
-* **A page that is all one second.** If such a page is also full (as long as the
-  longest page seen), the second may hold more than a page. It is then bisected into
-  millisecond windows, queried newest first, and each window that comes back full is
-  split again. A single-millisecond window that is still full triggers a probe of the
-  page size (one unfiltered request), then raises :class:`TieOverflowError`, naming
-  the instant and the count reached. The walk never loops: a step that leaves the
-  state unchanged raises :class:`CursorStalledError`. It never skips silently, with
-  the one exception below that no client can see.
-* **Short pages do not end a walk.** The walk ends only when a query below the
-  boundary returns nothing.
+    The answer is the newest run of the items below ``t``. So if it holds an item known
+    to lie below some instant ``x``, it holds every item between ``x`` and ``t``.
 
-Known limits, inherent in what the API exposes: on a page-size-1 server, every query
-that covers a millisecond returns the same one of the items created in it, so a second
-item of that exact millisecond can be reached by no query at all, and it is not
-detectable either (a one-item page is always "full"). Raising there would fail every
-page-size-1 walk, so a single-item leaf is taken as complete: with page size 1 the
-exactly-once guarantee holds for items at distinct milliseconds. The page size is
-learned as the longest page seen, so a server that *shrinks* its page size during one
-walk could make a crowded second look done.
+How the walk uses it:
+
+* **Whole seconds.** The walk moves a *boundary second* ``hi`` downwards; everything
+  newer than ``hi`` has been emitted. An answer holding an item of an older second proves
+  ``hi`` complete (that item lies below all of ``hi``), and so every second between. Ids
+  are remembered only inside ``hi`` (``seen``), so memory is bounded by the largest group
+  of items sharing a second.
+* **A second that holds more than one answer** (``crowded``). Below the proven part of
+  ``hi`` sits its *top* ``t`` and the *page* at ``t``: the ids the last answer for
+  ``before=t`` held in ``hi``. The walk asks ``before=b`` for a guess ``b < t`` inside
+  ``hi``. An answer sharing an item with the page proves ``[b, t)`` complete (that item
+  lies below ``b``): ``t`` moves down to ``b``. An answer sharing nothing lies wholly
+  below the page; it is kept on a small stack, and the next guess goes between. When a
+  later top's page shares an item with a stacked answer, the walk moves down to it
+  without asking again. Every answer's unseen items of ``hi`` are emitted at once:
+  the API shows no order within a second, so within a second items come in any order.
+  Guesses are placed from the density of items seen so far (a bisection when there is
+  none), so that most answers share about one item with the page before.
+* **One instant left** (a *leaf*). When no instant separates the top from the stacked
+  answer below it, the page holds items of one instant, which no query can split. Only
+  here does length count: a leaf holding as many items as the largest page seen (and at
+  least two) raises :class:`TieOverflowError`, after everything newer was emitted. A
+  shorter leaf is asked once more (a larger page may reach below it) and then taken as
+  complete; a single item is taken as complete at once when no page of more than one
+  item was ever seen.
+* **The end.** An empty answer shows nothing older is left, and so does an answer that
+  reaches below the range (sharded windows ask with the whole range's lower bound, so
+  the next window's items close theirs).
+* **Unknown inclusivity.** Guesses inside a second work whichever way the server reads
+  ``before``: both answers of a proof are read with the same reading. The second-aligned
+  cuts (``before`` at the end of a second, a window's own cut) are sent in the form that is
+  right for exclusive bounds; an item that only an inclusive bound could return (it lies
+  in a second the cut excludes) proves the bound inclusive, and the walk sends the
+  inclusive form from then on. Leaked items are dropped, never emitted twice.
+
+Known limits, inherent in what the API exposes: at one exact instant nothing but a page's
+length can tell whether all its items were shown. So with page size 1, a second item
+created in the very same millisecond as another cannot be reached; and a server that drops
+items after its limit can hide items that share an instant with dropped ones, or that sit
+behind a run of dropped items as long as the page (an empty page reads as "nothing older",
+to any client). The walk never loops: a step that leaves the state unchanged raises
+:class:`CursorStalledError`.
 """
 
 from __future__ import annotations
@@ -50,6 +65,13 @@ from .errors import CursorStalledError, TieOverflowError
 
 Key = int | str
 _MS_PER_SECOND = 1000
+# What a stacked answer says once the walk's top reaches it: nothing (it held only items
+# of the boundary second), "below" (it held older items: the second is complete), or
+# "end" (it reached past the range, or was empty: nothing older is left).
+_END_NONE, _END_BELOW, _END_RANGE = 0, 1, 2
+# Density estimates forget the past once they span this many milliseconds, so a walk
+# adapts when the data gets denser or sparser.
+_RATE_WINDOW_MS = 4_000
 
 
 class ItemRef(NamedTuple):
@@ -95,28 +117,49 @@ class Bound:
 
 @attrs.frozen
 class WalkRange:
-    """The ``[after, before)`` range of one walk (either end may be open)."""
+    """The ``[after, before)`` range of one walk (either end may be open).
+
+    ``floor`` is what queries send as ``after`` when ``after`` is one of our own cuts: the
+    lower bound of the whole range a sharded window belongs to. The window still keeps
+    only its own seconds, but an answer reaching below its cut then proves it finished.
+    """
 
     after: Bound | None = None
     before: Bound | None = None
+    floor: Bound | None = None
+
+
+# A stacked answer: the ``before`` it was asked with, the ids it held in the boundary
+# second, and what it says once the top reaches it (``_END_*``).
+Stacked = tuple[int, frozenset[Key], int]
 
 
 @attrs.frozen
 class CursorState:
-    """Where a walk stands; small and JSON-safe (see ``to_json``/``from_json``)."""
+    """Where a walk stands.
+
+    ``to_json``/``from_json`` keep what a resumed walk needs (the boundary second, the ids
+    emitted in it, what was learned of the server); the search inside a crowded second is
+    not kept, a resumed walk starts it afresh and recognises emitted items by id.
+    """
 
     hi: int | None = None
     hi_complete: bool = False
     seen: frozenset[Key] = frozenset()
-    windows: tuple[tuple[int, int], ...] = ()
+    # The search inside a crowded boundary second (see the module docstring).
+    top: int | None = None
+    page: frozenset[Key] = frozenset()
+    crowded: bool = False
+    stack: tuple[Stacked, ...] = ()
+    leaf_asks: int = 0
+    # Items and milliseconds of proven stretches inside crowded seconds: the density
+    # guesses are placed by.
+    rate_items: int = 0
+    rate_span: int = 0
     before_inclusive: bool = False
     after_inclusive: bool = False
     page_hint: int = 0
-    probe_pending: bool = False
-    probed: bool = False
-    leaf_stage: int = 0
-    leaf_counts: tuple[int, ...] = ()
-    family: str = ""
+    overflow: tuple[int, int, int] | None = None
     done: bool = False
 
     def to_json(self) -> dict[str, object]:
@@ -127,28 +170,24 @@ class CursorState:
             data["hc"] = True
         if self.seen:
             data["seen"] = sorted(self.seen, key=lambda k: (isinstance(k, str), k))
-        if self.windows:
-            data["win"] = [list(w) for w in self.windows]
         if self.before_inclusive:
             data["bi"] = True
         if self.after_inclusive:
             data["ai"] = True
         if self.page_hint:
             data["ph"] = self.page_hint
-        if self.probed:
-            data["pr"] = True
-        if self.leaf_stage:
-            data["ls"] = self.leaf_stage
-            data["lc"] = list(self.leaf_counts)
-        if self.family:
-            data["fam"] = self.family
         if self.done:
             data["done"] = True
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> CursorState:
-        """Rebuild a state; raises ``ValueError``/``TypeError`` on a malformed one."""
+        """Rebuild a state; raises ``ValueError``/``TypeError`` on a malformed one.
+
+        Tokens written by earlier versions carry millisecond windows and leaf calibration
+        (``win``, ``ls``, ``lc``, ``fam``, ``pr``); they are checked and then left out,
+        since a resumed search starts afresh inside the boundary second anyway.
+        """
         hi = data.get("hi")
         if hi is not None and (isinstance(hi, bool) or not isinstance(hi, int)):
             raise TypeError("hi must be an int")
@@ -157,11 +196,10 @@ class CursorState:
             isinstance(k, int | str) and not isinstance(k, bool) for k in seen_raw
         ):
             raise TypeError("seen must be a list of ids")
-        windows_raw = data.get("win", [])
-        if not isinstance(windows_raw, list):
+        windows = data.get("win", [])
+        if not isinstance(windows, list):
             raise TypeError("win must be a list")
-        windows: list[tuple[int, int]] = []
-        for w in windows_raw:
+        for w in windows:
             if (
                 not isinstance(w, list)
                 or len(w) != 2
@@ -169,48 +207,35 @@ class CursorState:
                 or w[0] > w[1]
             ):
                 raise ValueError("each window must be [lo, hi] with lo <= hi")
-            windows.append((w[0], w[1]))
         if windows and hi is None:
             raise ValueError("windows need a boundary second")
         page_hint = data.get("ph", 0)
         if isinstance(page_hint, bool) or not isinstance(page_hint, int) or page_hint < 0:
             raise TypeError("ph must be a non-negative int")
-        leaf_stage = data.get("ls", 0)
-        leaf_counts = data.get("lc", [])
-        if (
-            leaf_stage not in (0, 1, 2, 3)
-            or not isinstance(leaf_counts, list)
-            or not all(isinstance(c, int) and not isinstance(c, bool) for c in leaf_counts)
-            or (leaf_stage and not windows)
-        ):
-            raise ValueError("malformed leaf calibration")
-        family = data.get("fam", "")
-        if family not in _FAMILIES:
-            raise ValueError("unknown bound family")
+        if seen_raw and hi is None:
+            raise ValueError("seen ids need a boundary second")
         return cls(
             hi=hi,
             hi_complete=bool(data.get("hc", False)),
             seen=frozenset(seen_raw),
-            windows=tuple(windows),
             before_inclusive=bool(data.get("bi", False)),
             after_inclusive=bool(data.get("ai", False)),
             page_hint=page_hint,
-            probed=bool(data.get("pr", False)),
-            leaf_stage=int(leaf_stage),
-            leaf_counts=tuple(leaf_counts),
-            family=str(family),
             done=bool(data.get("done", False)),
         )
 
+    def settled(self) -> CursorState:
+        """This state without its search inside the boundary second (what a token keeps)."""
+        return CursorState.from_json(self.to_json())
+
 
 class Query(NamedTuple):
-    """The next request: date bounds in epoch ms (or the caller's wire text), or a probe."""
+    """The next request: date bounds in epoch ms, or the caller's own wire text."""
 
     before_ms: int | None
     after_ms: int | None
     before_wire: str | None = None
     after_wire: str | None = None
-    probe: bool = False
 
 
 class Step(NamedTuple):
@@ -224,31 +249,31 @@ class Step(NamedTuple):
 
 
 def plan(state: CursorState, rng: WalkRange) -> Query:
-    """The query that moves the walk on from ``state``."""
-    if state.probe_pending:
-        return Query(None, None, probe=True)
-    if state.windows:
-        lo, hi = state.windows[-1]
-        if state.leaf_stage:
-            return _calibration_query(state.leaf_stage, lo, rng)
-        return _bounded_query(state, rng, upper_excl=hi + 1, lower_incl=lo)
+    """The query that moves the walk on from ``state``.
+
+    Raises :class:`TieOverflowError` when the walk reached items it cannot separate: by
+    then every item newer than them was emitted.
+    """
+    if state.overflow is not None:
+        raise TieOverflowError(*state.overflow)
     if state.hi is None:
-        upper = None
-    elif state.hi_complete:
-        upper = state.hi * _MS_PER_SECOND
-    else:
-        upper = (state.hi + 1) * _MS_PER_SECOND
-    return _bounded_query(state, rng, upper_excl=upper, lower_incl=None)
+        return _bounded_query(state, rng, None)
+    if state.hi_complete:
+        return _bounded_query(state, rng, state.hi * _MS_PER_SECOND)
+    if not state.crowded or _leaf(state, rng):
+        # The page at the top, asked afresh (a leaf is asked once more this way).
+        if state.top is None:
+            return _bounded_query(state, rng, (state.hi + 1) * _MS_PER_SECOND)
+        return _raw_query(state, rng, state.top)
+    return _raw_query(state, rng, _guess(state, rng))
 
 
-def _bounded_query(
-    state: CursorState, rng: WalkRange, *, upper_excl: int | None, lower_incl: int | None
-) -> Query:
+def _bounded_query(state: CursorState, rng: WalkRange, upper_excl: int | None) -> Query:
+    """``before`` at a second-aligned cut (or the caller's bound where it is tighter)."""
     before_ms: int | None = None
     before_wire: str | None = None
     top = rng.before
-    # At an equal cut our own form wins: the instant there belongs to a second or window
-    # already done. For ``after`` the caller's wins: it decides what is in the range.
+    # At an equal cut our own form wins: the instant there belongs to a second already done.
     if top is not None and (upper_excl is None or upper_excl > top.edge_ms):
         if top.is_own:
             before_ms = _own_before(state, top.edge_ms)
@@ -256,72 +281,122 @@ def _bounded_query(
             before_ms, before_wire = top.ms, top.wire
     elif upper_excl is not None:
         before_ms = _own_before(state, upper_excl)
+    after_ms, after_wire = _after(state, rng)
+    return Query(before_ms, after_ms, before_wire, after_wire)
 
-    after_ms: int | None = None
-    after_wire: str | None = None
+
+def _raw_query(state: CursorState, rng: WalkRange, before_ms: int) -> Query:
+    """``before`` exactly as given: a guess inside a second, read however the server reads
+    it (both answers of a proof are read alike)."""
+    after_ms, after_wire = _after(state, rng)
+    return Query(before_ms, after_ms, None, after_wire)
+
+
+def _after(state: CursorState, rng: WalkRange) -> tuple[int | None, str | None]:
+    """What to send as ``after``: the caller's bound, or a window's floor, or our own cut."""
     bottom = rng.after
-    if bottom is not None and (lower_incl is None or lower_incl <= bottom.edge_ms):
-        if bottom.is_own:
-            after_ms = _own_after(state, bottom.edge_ms)
-        else:
-            after_ms, after_wire = bottom.ms, bottom.wire
-    elif lower_incl is not None:
-        after_ms = _own_after(state, lower_incl)
-    return Query(before_ms, after_ms, before_wire, after_wire)
-
-
-# Calibration of a full one-millisecond leaf at m. Padded, the leaf was asked as
-# (after=m-1, before=m+1), which is exact only if both bounds are exclusive. Three raw
-# questions settle it. (m, m) returns exactly the items at m when both bounds are
-# inclusive, and nothing otherwise. If it returned nothing, (m-1, m) and (m, m+1) are
-# asked: under half-open bounds (either way round) each holds exactly one instant, one of
-# them m; under inclusive bounds with nothing at m they hold the two neighbours; under
-# exclusive bounds both are empty and the padded leaf was exact. In every case each
-# answer covers a single instant, so a full answer is a real tie, and answers that are
-# not full show the leaf complete.
-_CALIBRATION = {1: (0, 0), 2: (-1, 0), 3: (0, 1)}
-# What calibration proved, kept so later leaves ask less: "ii" both bounds inclusive (an
-# answer to (m, m) came back), "ee" both exclusive (all three answers were empty).
-_FAMILIES = ("", "ii", "ee")
-
-
-def _calibration_query(stage: int, m: int, rng: WalkRange) -> Query:
-    after_delta, before_delta = _CALIBRATION[stage]
-    before_ms, after_ms = m + before_delta, m + after_delta
-    before_wire = after_wire = None
-    # Never look outside the caller's range: use their bound where it is tighter.
-    if rng.before is not None and rng.before.edge_ms <= before_ms:
-        before_ms, before_wire = rng.before.edge_ms, rng.before.wire
-    if rng.after is not None and rng.after.edge_ms >= after_ms:
-        after_ms, after_wire = rng.after.edge_ms, rng.after.wire
-    return Query(before_ms, after_ms, before_wire, after_wire)
+    if bottom is not None and bottom.is_own and rng.floor is not None:
+        bottom = rng.floor
+    if bottom is None:
+        return None, None
+    if bottom.is_own:
+        edge = bottom.edge_ms
+        return (edge if state.after_inclusive else edge - 1), None
+    return bottom.ms, bottom.wire
 
 
 def _own_before(state: CursorState, upper_excl: int) -> int:
     return upper_excl - 1 if state.before_inclusive else upper_excl
 
 
-def _own_after(state: CursorState, lower_incl: int) -> int:
-    return lower_incl if state.after_inclusive else lower_incl - 1
+# ------------------------------------------------------------ the crowded second
+
+
+def _top_ms(state: CursorState, rng: WalkRange) -> int:
+    """The top of the search as a number (the ``before`` its page was asked with)."""
+    if state.top is not None:
+        return state.top
+    assert state.hi is not None
+    top = _own_before(state, (state.hi + 1) * _MS_PER_SECOND)
+    if rng.before is not None:
+        top = min(top, rng.before.edge_ms)
+    return top
+
+
+def _floor_ms(state: CursorState, rng: WalkRange) -> int:
+    """The lowest guess worth asking in the boundary second."""
+    assert state.hi is not None
+    floor = state.hi * _MS_PER_SECOND
+    if rng.after is not None and not rng.after.is_own:
+        floor = max(floor, rng.after.edge_ms)
+    return floor
+
+
+def _gap(state: CursorState, rng: WalkRange) -> tuple[int, int]:
+    """The guesses still possible between the top and what lies below: ``[low, high]``."""
+    high = _top_ms(state, rng) - 1
+    low = state.stack[0][0] + 1 if state.stack else _floor_ms(state, rng)
+    return low, high
+
+
+def _leaf(state: CursorState, rng: WalkRange) -> bool:
+    low, high = _gap(state, rng)
+    return low > high
+
+
+def _guess(state: CursorState, rng: WalkRange) -> int:
+    """Where to ask next inside the gap: just above the page's oldest item, by estimate.
+
+    The page's items sit at the top of the gap; at the density seen so far they span
+    about ``len(page)`` item spacings. Aiming half a spacing short of that makes the answer
+    likely to share one item with the page (the proof) and bring a page's worth of new
+    ones. With no density known yet, or an estimate the gap already rules out, the gap is
+    halved, so a search never takes more than about ten guesses per page.
+    """
+    low, high = _gap(state, rng)
+    top = high + 1
+    if state.rate_items > 0:
+        spacing = state.rate_span / state.rate_items
+        guess = top - round((len(state.page) - 0.5) * spacing)
+        if guess >= low:
+            return min(high, guess)
+    return (low + top) // 2
+
+
+def _with_rate(state: CursorState, items: int, span: int) -> CursorState:
+    total_items, total_span = state.rate_items + items, state.rate_span + span
+    if total_span > _RATE_WINDOW_MS:
+        total_items, total_span = total_items // 2, total_span // 2
+    return attrs.evolve(state, rate_items=total_items, rate_span=total_span)
 
 
 # ----------------------------------------------------------------------- stepping
 
 
+class _Sorted(NamedTuple):
+    """A page's items by where they fall: in the boundary second, older, or past the range."""
+
+    here: list[int]
+    older: list[int]
+    past_range: bool
+
+
 def advance(state: CursorState, rng: WalkRange, page: Sequence[ItemRef]) -> Step:
     """Read the page answering ``plan(state, rng)``; say what to emit and what comes next.
 
-    Raises :class:`TieOverflowError` or :class:`CursorStalledError` rather than skip
-    or loop.
+    Raises :class:`CursorStalledError` rather than loop or skip.
     """
     if state.done:
         return Step((), state)
-    if state.probe_pending:
-        new = attrs.evolve(
-            state, probe_pending=False, probed=True, page_hint=max(state.page_hint, len(page))
-        )
-        return Step((), new)
-    step = _advance_window(state, rng, page) if state.windows else _advance_main(state, rng, page)
+    guess = state.crowded and not state.hi_complete and not _leaf(state, rng)
+    asked = _guess(state, rng) if guess else None
+    got, learned = _sort(state, rng, page)
+    if len(page) > learned.page_hint:
+        learned = attrs.evolve(learned, page_hint=len(page))
+    if asked is not None:
+        step = _after_guess(learned, rng, page, got, asked)
+    else:
+        step = _after_top(learned, rng, page, got)
     if step.state == state:
         raise CursorStalledError(
             "the server answered the same page to a query that should have moved past it "
@@ -330,39 +405,34 @@ def advance(state: CursorState, rng: WalkRange, page: Sequence[ItemRef]) -> Step
     return step
 
 
-def _scope(state: CursorState, rng: WalkRange) -> tuple[int | None, int | None]:
-    """The seconds (inclusive, either may be open) an answer may contribute right now."""
-    if state.windows:
-        top: int | None = state.hi
-        bottom: int | None = state.hi
-    else:
-        bottom = None
-        top = None if state.hi is None else state.hi - int(state.hi_complete)
-    if rng.before is not None and rng.before.is_own:
-        cap = rng.before.edge_ms // _MS_PER_SECOND - 1
-        top = cap if top is None else min(top, cap)
-    if rng.after is not None and rng.after.is_own:
-        floor = rng.after.edge_ms // _MS_PER_SECOND
-        bottom = floor if bottom is None else max(bottom, floor)
-    return top, bottom
-
-
-def _learn(
+def _sort(
     state: CursorState, rng: WalkRange, page: Sequence[ItemRef]
-) -> tuple[list[int], CursorState]:
-    """Keep the items in scope; learn inclusivity from the ones that leaked past our bounds.
+) -> tuple[_Sorted, CursorState]:
+    """Sort the page's items; learn inclusivity from the ones that leaked past our cuts.
 
-    An item outside the scope is explained only by an inclusive bound returning the item
-    sitting exactly at our cut, i.e. in the very second of that cut. Anything else means
-    the server did not apply a bound, and walking on could skip or repeat items.
+    An item newer than the walk's scope is explained only by an inclusive ``before``
+    returning the item sitting exactly at our cut, i.e. in the very second of that cut.
+    Anything else means the server did not apply a bound, and walking on could skip or
+    repeat items.
     """
     top, bottom = _scope(state, rng)
+    boundary = state.hi if state.hi is not None and not state.hi_complete else None
     if page:
         seconds = [item.second for item in page]
-        if (top is None or max(seconds) <= top) and (bottom is None or min(seconds) >= bottom):
-            return list(range(len(page))), state  # the usual page: all in scope
+        newest, oldest = max(seconds), min(seconds)
+        if (top is None or newest <= top) and (bottom is None or oldest >= bottom):
+            # The usual page: every item in scope.
+            if boundary is None or newest < boundary:
+                return _Sorted([], list(range(len(page))), False), state
+            if oldest == boundary:
+                return _Sorted(list(range(len(page))), [], False), state
+            here = [i for i, second in enumerate(seconds) if second == boundary]
+            older = [i for i, second in enumerate(seconds) if second != boundary]
+            return _Sorted(here, older, False), state
     query = plan(state, rng)
-    kept: list[int] = []
+    here = []
+    older = []
+    past_range = False
     before_inclusive, after_inclusive = state.before_inclusive, state.after_inclusive
     for index, item in enumerate(page):
         if top is not None and item.second > top:
@@ -372,129 +442,163 @@ def _learn(
                     f"{query.before_wire or query.before_ms}; it does not apply the bound"
                 )
             before_inclusive = before_inclusive or query.before_wire is None
-            continue
-        if bottom is not None and item.second < bottom:
+        elif bottom is not None and item.second < bottom:
+            if rng.floor is not None:
+                past_range = True  # the next window's: this one is finished below here
+                continue
             if query.after_ms is None or item.second != query.after_ms // _MS_PER_SECOND:
                 raise CursorStalledError(
                     f"the server returned an item of second {item.second} for after="
                     f"{query.after_wire or query.after_ms}; it does not apply the bound"
                 )
             after_inclusive = after_inclusive or query.after_wire is None
-            continue
-        kept.append(index)
-    return kept, attrs.evolve(
+        elif item.second == boundary:
+            here.append(index)
+        else:
+            older.append(index)
+    learned = attrs.evolve(
         state, before_inclusive=before_inclusive, after_inclusive=after_inclusive
+    )
+    return _Sorted(here, older, past_range), learned
+
+
+def _scope(state: CursorState, rng: WalkRange) -> tuple[int | None, int | None]:
+    """The seconds (inclusive, either may be open) an answer may contribute right now."""
+    top = None if state.hi is None else state.hi - int(state.hi_complete)
+    bottom: int | None = None
+    if rng.before is not None and rng.before.is_own:
+        cap = rng.before.edge_ms // _MS_PER_SECOND - 1
+        top = cap if top is None else min(top, cap)
+    if rng.after is not None and rng.after.is_own:
+        bottom = rng.after.edge_ms // _MS_PER_SECOND
+    return top, bottom
+
+
+def _after_top(
+    state: CursorState, rng: WalkRange, page: Sequence[ItemRef], got: _Sorted
+) -> Step:
+    """An answer to ``before`` = the top (or the range's start, or below a complete second)."""
+    seen = state.seen
+    here = [i for i in got.here if page[i].key not in seen] if seen else got.here
+    if got.older:
+        return Step((*here, *got.older), _enter(state, rng, page, got))
+    if got.past_range or not got.here:
+        # Nothing older is left in the range (an empty answer, or one reaching past it). An
+        # answer of only leaked items has changed what was learned: ask again, corrected.
+        leaked = bool(page) and not got.past_range
+        return Step(tuple(here), state if leaked else _finish(state, done=True))
+    # Only items of the boundary second: it holds at least this answer. Search it.
+    ids = frozenset(page[i].key for i in got.here)
+    new = attrs.evolve(
+        state,
+        seen=seen | ids,
+        top=_top_ms(state, rng),
+        page=ids,
+        crowded=True,
+        leaf_asks=state.leaf_asks + 1 if state.crowded else 0,
+    )
+    return Step(tuple(here), _settle(new, rng))
+
+
+def _after_guess(
+    state: CursorState, rng: WalkRange, page: Sequence[ItemRef], got: _Sorted, asked: int
+) -> Step:
+    """An answer to a guess ``before=asked`` below the top of a crowded second."""
+    ids = frozenset(page[i].key for i in got.here)
+    here = tuple(i for i in got.here if page[i].key not in state.seen)
+    top = _top_ms(state, rng)
+    new = attrs.evolve(state, seen=state.seen | ids, leaf_asks=0)
+    if ids & state.page:
+        # Proven: every item in [asked, top) is in the page (those not in this answer lie
+        # there, which is what the density is estimated from).
+        new = _with_rate(new, len(state.page - ids), top - asked)
+        if got.older:
+            # The answer also reached below the second: it is complete, and the answer's
+            # older items are the page below it.
+            return Step((*here, *got.older), _enter(new, rng, page, got))
+        if got.past_range or not ids:
+            return Step(here, _finish(new, done=True))
+        return Step(here, _settle(_reach(new, asked, ids, _END_NONE), rng))
+    # Wholly below the page: keep it, and look between.
+    if got.older:
+        end = _END_BELOW
+    elif got.past_range or not ids:
+        end = _END_RANGE
+    else:
+        end = _END_NONE
+    new = attrs.evolve(new, stack=((asked, ids, end), *state.stack))
+    return Step(here, _settle(new, rng))
+
+
+def _reach(state: CursorState, top: int, ids: frozenset[Key], end: int) -> CursorState:
+    """Move the top of the search down to ``top``, whose answer held ``ids``."""
+    if end == _END_RANGE:
+        return _finish(state, done=True)
+    if end == _END_BELOW:
+        return _finish(state, done=False)
+    return attrs.evolve(state, top=top, page=ids, leaf_asks=0)
+
+
+def _finish(state: CursorState, *, done: bool) -> CursorState:
+    """The boundary second is complete (and, if ``done``, nothing older is left)."""
+    return attrs.evolve(
+        state,
+        hi_complete=state.hi is not None,
+        top=None,
+        page=frozenset(),
+        crowded=False,
+        stack=(),
+        leaf_asks=0,
+        done=done,
     )
 
 
-def _advance_main(state: CursorState, rng: WalkRange, page: Sequence[ItemRef]) -> Step:
-    if not page:
-        return Step((), attrs.evolve(state, done=True))
-    kept, learned = _learn(state, rng, page)
-    page_hint = max(state.page_hint, len(page))
-    if not kept:
-        return Step((), attrs.evolve(learned, page_hint=page_hint))
-    boundary_open = state.hi is not None and not state.hi_complete
-    if boundary_open:
-        hi, known = state.hi, state.seen
-        emit = tuple(i for i in kept if page[i].second != hi or page[i].key not in known)
-    else:
-        emit = tuple(kept)
-    seconds = {page[i].second for i in kept}
-    oldest = min(seconds)
-    if len(seconds) == 1:
-        carried = state.seen if boundary_open and oldest == state.hi else frozenset()
-        seen = carried | {page[i].key for i in kept}
-        if len(page) >= page_hint:
-            # A full page inside one second: that second may hold more than a page.
-            window = (oldest * _MS_PER_SECOND, oldest * _MS_PER_SECOND + _MS_PER_SECOND - 1)
-            new = attrs.evolve(
-                learned,
-                hi=oldest,
-                hi_complete=False,
-                seen=seen,
-                windows=(window,),
-                page_hint=page_hint,
-            )
-        else:
-            new = attrs.evolve(learned, hi=oldest, hi_complete=True, seen=seen, page_hint=page_hint)
-        return Step(emit, new)
-    seen = frozenset(page[i].key for i in kept if page[i].second == oldest)
-    new = attrs.evolve(learned, hi=oldest, hi_complete=False, seen=seen, page_hint=page_hint)
-    return Step(emit, new)
+def _settle(state: CursorState, rng: WalkRange) -> CursorState:
+    """Take every step that needs no request: move down to stacked answers the page now
+    reaches, and decide the leaves that need no second look."""
+    while state.crowded and not state.hi_complete:
+        if state.stack and state.page & state.stack[0][1]:
+            top, ids, end = state.stack[0]
+            state = _reach(attrs.evolve(state, stack=state.stack[1:]), top, ids, end)
+            continue
+        if not _leaf(state, rng):
+            break
+        count = len(state.page)
+        if count >= 2 and count >= state.page_hint:
+            low, _ = _gap(state, rng)
+            instant = low - 1 if state.stack else low
+            return attrs.evolve(state, overflow=(instant, count, state.page_hint))
+        if count < state.page_hint and state.leaf_asks < 1:
+            break  # asked once more: a larger page may reach below it
+        # Taken as complete (see the module docstring): go on below it.
+        if not state.stack:
+            return _finish(state, done=False)
+        top, ids, end = state.stack[0]
+        state = _reach(attrs.evolve(state, stack=state.stack[1:]), top, ids, end)
+    return state
 
 
-def _advance_window(state: CursorState, rng: WalkRange, page: Sequence[ItemRef]) -> Step:
-    kept, learned = _learn(state, rng, page)
-    emit = tuple(i for i in kept if page[i].key not in state.seen)
-    seen = state.seen | {page[i].key for i in emit}
-    page_hint = max(state.page_hint, len(page))
-    base = attrs.evolve(learned, seen=seen, page_hint=page_hint)
-    lo, hi = state.windows[-1]
-    rest = state.windows[:-1]
-    if state.leaf_stage:
-        return Step(emit, _calibrate(state, base, lo, len(page), rest))
-    if (learned.before_inclusive, learned.after_inclusive) != (
-        state.before_inclusive,
-        state.after_inclusive,
-    ):
-        return Step(emit, base)  # ask for the same window again, in the right form
-    full = bool(page) and len(page) >= page_hint
-    if not full:
-        windows = rest
-    elif lo < hi:
-        mid = (lo + hi) // 2
-        windows = (*rest, (lo, mid), (mid + 1, hi))  # the newer half is queried first
-    elif not state.probed:
-        # The page size may be larger than any page seen so far: ask once, then re-check.
-        return Step(emit, attrs.evolve(base, probe_pending=True))
-    elif state.family == "ee":
-        # The padded leaf is exact: a full one-millisecond leaf is a real tie.
-        if _leaf_full(len(page), page_hint):
-            raise TieOverflowError(lo, len(kept), page_hint)
-        windows = rest
-    else:
-        return Step(emit, attrs.evolve(base, leaf_stage=1, leaf_counts=(len(page),)))
-    return Step(emit, _with_windows(base, windows))
-
-
-def _leaf_full(count: int, page_hint: int) -> bool:
-    """One instant's answer may hide more items. A lone item is taken as complete: with a
-    page size of 1 nothing could show a second item at the very same instant."""
-    return count >= page_hint and count >= 2
-
-
-def _with_windows(state: CursorState, windows: tuple[tuple[int, int], ...]) -> CursorState:
-    if windows:
-        return attrs.evolve(state, windows=windows, leaf_stage=0, leaf_counts=())
-    return attrs.evolve(state, windows=(), hi_complete=True, leaf_stage=0, leaf_counts=())
-
-
-def _calibrate(
-    state: CursorState,
-    base: CursorState,
-    m: int,
-    count: int,
-    rest: tuple[tuple[int, int], ...],
+def _enter(
+    state: CursorState, rng: WalkRange, page: Sequence[ItemRef], got: _Sorted
 ) -> CursorState:
-    """One answer of the leaf calibration (see ``_CALIBRATION``): go on, finish, or raise."""
-    page_hint = base.page_hint
-    counts = (*state.leaf_counts, count)
-    if state.leaf_stage == 1:
-        if count == 0:
-            if state.family == "ii":  # inclusive bounds and nothing at m: done
-                return _with_windows(base, rest)
-            return attrs.evolve(base, leaf_stage=2, leaf_counts=counts)
-        if _leaf_full(count, page_hint):  # both bounds inclusive, and the instant is full
-            raise TieOverflowError(m, count, page_hint)
-        return _with_windows(attrs.evolve(base, family="ii"), rest)
-    if state.leaf_stage == 2:
-        return attrs.evolve(base, leaf_stage=3, leaf_counts=counts)
-    padded, left, right = counts[0], counts[-2], counts[-1]
-    if left == 0 and right == 0:  # both exclusive: the padded leaf was exact
-        if _leaf_full(padded, page_hint):
-            raise TieOverflowError(m, padded, page_hint)
-        return _with_windows(attrs.evolve(base, family="ee"), rest)
-    if _leaf_full(max(left, right), page_hint):  # a single instant is itself full
-        raise TieOverflowError(m, max(left, right), page_hint)
-    return _with_windows(base, rest)
+    """An answer reached below the boundary second: the oldest second it holds is next."""
+    oldest = min(page[i].second for i in got.older)
+    ids = frozenset(page[i].key for i in got.older if page[i].second == oldest)
+    if got.past_range:
+        return attrs.evolve(_finish(state, done=True), hi=oldest, seen=ids)
+    # The answer's items of that second are the page below its end. If the answer held
+    # nothing newer, they are all it held, so the second holds at least that much: search
+    # it rather than ask for the same page again.
+    whole = not got.here and len(ids) == len(got.older)
+    new = attrs.evolve(
+        state,
+        hi=oldest,
+        hi_complete=False,
+        seen=ids,
+        top=None,
+        page=ids,
+        crowded=whole,
+        stack=(),
+        leaf_asks=0,
+    )
+    return _settle(new, rng) if whole else new

@@ -11,9 +11,10 @@ has read it, so memory stays bounded by ``shards`` windows' buffers while the wa
 stays pipelined (a window holding more than a buffer would stall: the later shards fill
 their buffers and wait while the first is read).
 
-How many windows is a trade: every window ends with two requests that bring nothing new
-(the contract lets a short page end nothing, so only an empty answer closes a window),
-so many small windows waste requests, and windows larger than a buffer stall. The walk
+How many windows is a trade: every window ends with a request whose answer mostly lies
+in the next window (only what an answer contains can close a window, never its length:
+each window asks with the whole range's lower bound, so that answer reaches below its
+cut), so many small windows waste requests, and windows larger than a buffer stall. The walk
 therefore reads the newest page of the whole range first and estimates from it how many
 items the range holds, then cuts windows of about half a buffer each, between
 ``SHARD_MIN_WINDOWS`` and ``SHARD_MAX_WINDOWS`` per shard (see ``defaults``).
@@ -76,7 +77,12 @@ def split_range(rng: WalkRange, shards: int) -> list[WalkRange]:
     cuts = [low + (span * i) // count for i in range(1, count)]
     uppers: list[Bound] = [rng.before] + [Bound.own(c) for c in reversed(cuts)]
     lowers: list[Bound] = [Bound.own(c) for c in reversed(cuts)] + [rng.after]
-    return [WalkRange(after=lo, before=up) for up, lo in zip(uppers, lowers, strict=True)]
+    # Each window asks with the whole range's lower bound, so the answer that closes a
+    # window reaches into the next one: items it drops, which prove it finished.
+    return [
+        WalkRange(after=lo, before=up, floor=rng.after if lo.is_own else None)
+        for up, lo in zip(uppers, lowers, strict=True)
+    ]
 
 
 class ShardedWalk(AsyncWalk[M]):

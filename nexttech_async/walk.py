@@ -15,8 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-import attrs
-
 from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.readers import MISS
 from edu_async_core.responses import Response
@@ -92,31 +90,27 @@ class Position:
     item costs O(1); the state is only built when a token is asked for.
     """
 
-    __slots__ = ("_base", "_hi", "_seen", "_windows")
+    __slots__ = ("_base", "_hi", "_seen")
 
     def __init__(self, state: CursorState) -> None:
         self._base: CursorState | None = state  # a settled state, or None after an item
         self._hi = state.hi
-        self._windows = state.windows
         self._seen: set[Any] = set(state.seen)
 
-    def handed_out(self, ref: ItemRef, windows: tuple[tuple[int, int], ...] = ()) -> None:
+    def handed_out(self, ref: ItemRef) -> None:
         base = self._base
         if ref.second != self._hi or (base is not None and base.hi_complete):
             self._seen = set()
             self._hi = ref.second
         self._seen.add(ref.key)
-        self._windows = windows
         self._base = None
 
-    def handed_out_run(
-        self, refs: Sequence[ItemRef], start: int, stop: int, windows: tuple[tuple[int, int], ...]
-    ) -> None:
-        """The same as ``handed_out(r, windows)`` for each of ``refs[start:stop]`` in turn,
-        in time proportional to the items sharing the last one's second."""
+    def handed_out_run(self, refs: Sequence[ItemRef], start: int, stop: int) -> None:
+        """The same as ``handed_out(r)`` for each of ``refs[start:stop]`` in turn, in time
+        proportional to the items sharing the last one's second."""
         if start >= stop:
             return
-        self.handed_out(refs[start], windows)
+        self.handed_out(refs[start])
         last = refs[stop - 1].second
         first_of_run = stop - 1
         while first_of_run > start and refs[first_of_run - 1].second == last:
@@ -134,23 +128,23 @@ class Position:
         """Nothing is pending: the cursor's own state is the resume point."""
         self._base = state
         self._hi = state.hi
-        self._windows = state.windows
         self._seen = set(state.seen)
 
     def state(self, facts: CursorState) -> CursorState:
-        """The resume state, with what the walk learned about the server from ``facts``."""
-        own = self._base or CursorState(hi=self._hi, windows=self._windows)
-        return attrs.evolve(
-            own,
+        """The resume state, with what the walk learned about the server from ``facts``.
+
+        A resumed walk asks for its boundary second afresh and recognises the items
+        handed out in it by id; the search inside the second is not carried over.
+        """
+        own = self._base or CursorState(hi=self._hi)
+        return CursorState(
+            hi=own.hi,
+            hi_complete=own.hi_complete,
             seen=frozenset(self._seen),
             before_inclusive=facts.before_inclusive,
             after_inclusive=facts.after_inclusive,
-            family=facts.family,
             page_hint=facts.page_hint,
-            probed=facts.probed,
-            probe_pending=False,
-            leaf_stage=0,  # a resumed walk asks its current leaf afresh
-            leaf_counts=(),
+            done=own.done,
         )
 
 
@@ -212,11 +206,10 @@ class Walk(AsyncWalk[M]):
         self._state = state or CursorState()
         self._prefetch = prefetch
         self._pending: asyncio.Task[tuple[Query, list[Any], Response]] | None = None
-        # The page being handed out: its items to emit, their refs, the cursor's windows
-        # before it, and how many were handed out / are known to the position so far.
+        # The page being handed out: its items to emit, their refs, and how many were
+        # handed out / are known to the position so far.
         self._page: list[Any] = []
         self._page_refs: list[ItemRef] = []
-        self._page_windows: tuple[tuple[int, int], ...] = ()
         self._response: Response | None = None
         self._next = 0
         self._folded = 0
@@ -263,17 +256,24 @@ class Walk(AsyncWalk[M]):
             step = advance(before, self.range, refs)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
-                    "%s cursor: page of %d -> emit %d; boundary=%s complete=%s windows=%d%s",
+                    "%s cursor: page of %d for before=%s -> emit %d; boundary=%s "
+                    "complete=%s crowded=%s",
                     self.kind,
                     len(items),
+                    query.before_wire or query.before_ms,
                     len(step.emit),
                     step.state.hi,
                     step.state.hi_complete,
-                    len(step.state.windows),
-                    " (page-size probe)" if query.probe else "",
+                    step.state.crowded,
+                    extra={
+                        "kind": self.kind,
+                        "items": len(items),
+                        "emitted": len(step.emit),
+                        "boundary": step.state.hi,
+                    },
                 )
             self._state = step.state
-            if self._prefetch and not step.state.done:
+            if self._prefetch and not step.state.done and step.state.overflow is None:
                 self._start_fetch()
                 # Let the request go out now: handing out a page never suspends, so
                 # without this the task would only start when the page is used up.
@@ -286,7 +286,6 @@ class Walk(AsyncWalk[M]):
                 else:
                     self._page = [items[i] for i in emit]
                     self._page_refs = [refs[i] for i in emit]
-                self._page_windows = before.windows
                 self._response = response
                 self._next = self._folded = 0
                 return
@@ -312,9 +311,7 @@ class Walk(AsyncWalk[M]):
     def _fold(self) -> None:
         """Tell the position about the items handed out since it last heard."""
         if self._next > self._folded:
-            self._position.handed_out_run(
-                self._page_refs, self._folded, self._next, self._page_windows
-            )
+            self._position.handed_out_run(self._page_refs, self._folded, self._next)
             self._folded = self._next
 
     @property

@@ -72,10 +72,9 @@ def test_handed_out_run_is_handed_out_repeated(
     cuts = sorted(data.draw(st.lists(st.integers(0, len(refs)), max_size=3)))
     start = 0
     for stop in [*cuts, len(refs)]:
-        windows = ((stop, stop + 1),)
         for ref in refs[start:stop]:
-            one.handed_out(ref, windows)
-        run.handed_out_run(refs, start, stop, windows)
+            one.handed_out(ref)
+        run.handed_out_run(refs, start, stop)
         start = max(start, stop)
         assert run.state(state) == one.state(state)
 
