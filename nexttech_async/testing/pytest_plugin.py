@@ -8,17 +8,22 @@ fixtures are async and need ``pytest-asyncio`` (strict or auto mode). A test ask
 
 and configures them with ``@pytest.mark.nexttech_emulator(**knobs)``: any field of
 :class:`~nexttech_async.testing.NextTechEmulatorConfig` (``page_size``,
-``before_inclusive``, ``after_inclusive``, ``time_resolution``, ``latency``, ``seed``, ...),
-plus ``contents`` and ``grades`` (a count to seed, or a list of items) and
-``faults=[Fault(...), ...]``. Knobs not given take :data:`NEXTTECH_EMULATOR_DEFAULTS`,
-then the ``NextTechEmulatorConfig`` defaults. Markers on the module, class and function
-merge; the closest one wins per knob.
+``before_inclusive``, ``after_inclusive``, ``time_resolution``, ``latency``, ``seed``,
+``page_schedule`` (a ``PageSchedule`` or its text, e.g. ``"20..30"``),
+``filter_after_limit``, ``hidden_fraction``, ``max_hidden_run``, ...), plus ``contents``
+and ``grades`` (a count to seed, or a list of items) and ``faults=[Fault(...), ...]``.
+Knobs not given take :data:`NEXTTECH_EMULATOR_DEFAULTS`, then the
+``NextTechEmulatorConfig`` defaults. Markers on the module, class and function merge; the
+closest one wins per knob.
 
 ``contents=N`` seeds N contents at distinct milliseconds in the seconds just before the
 test, three per second: the API renders whole seconds, so a walk meets the ties a real
 account has (see :func:`seed_times`). A list seeds one item per entry: a
 mapping is passed as keyword arguments to ``add_content``/``add_grade`` (it needs
-``created_at``), anything else is taken as the created time itself.
+``created_at``; ``hidden=True`` hides that item), anything else is taken as the created
+time itself.  Counts are seeded oldest first, so ``max_hidden_run`` caps runs of hidden
+items in time order, which is what a walk meets (see the emulator's docstring on hidden
+runs and ``filter_after_limit``).
 
 ``faults`` are armed when the test body starts, not when the emulator does, so fixture
 setup (a harness's own seeding or warm-up requests) never consumes them.
@@ -81,7 +86,8 @@ _MARKER: Final = EmulatorMarker(
     fault_name="nexttech_async.testing.Fault",
     description="configure the nexttech_emulator fixture and the session on it. "
     "Knobs: any nexttech_async.testing.NextTechEmulatorConfig field (page_size, "
-    "before_inclusive, after_inclusive, time_resolution, latency, seed, ...), "
+    "before_inclusive, after_inclusive, time_resolution, latency, seed, "
+    "page_schedule='20..30', filter_after_limit, hidden_fraction, max_hidden_run, ...), "
     "contents=N or [items], grades=N or [items] (seeded before the test), "
     "faults=[Fault(...)] (armed when the test body starts). "
     f"Defaults: {dict(NEXTTECH_EMULATOR_DEFAULTS)}.",

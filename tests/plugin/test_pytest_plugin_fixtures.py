@@ -10,12 +10,13 @@ import datetime as dt
 import math
 import time
 
+import aiohttp
 import pytest
 
 import nexttech_async as nt
 import tutorflow_async as tf
 from nexttech_async.testing import Fault as NextTechFault
-from nexttech_async.testing import NextTechEmulator
+from nexttech_async.testing import NextTechEmulator, PageSchedule
 from nexttech_async.testing import pytest_plugin as nt_plugin
 from tutorflow_async.testing import Fault, IssuedKey, TutorFlowEmulator
 from tutorflow_async.testing import pytest_plugin as tf_plugin
@@ -187,6 +188,69 @@ async def test_nexttech_faults_are_applied(
     assert nexttech_emulator.counters.by_status[503] == 1
 
 
+async def _page_lengths(emulator: NextTechEmulator, requests: int, query: str = "") -> list[int]:
+    """Lengths of ``requests`` raw list requests, sent past the SDK: only the emulator's
+    own behaviour is under test here."""
+    headers = {"Authorization": emulator.authorization}
+    url = emulator.base_url + "/contents" + (f"?{query}" if query else "")
+    lengths = []
+    async with aiohttp.ClientSession() as http:
+        for _ in range(requests):
+            async with http.get(url, headers=headers) as response:
+                assert response.status == 200
+                lengths.append(len(await response.json()))
+    return lengths
+
+
+@pytest.mark.nexttech_emulator(contents=40, page_schedule="3..5")
+async def test_page_schedule_marker_gives_pages_of_three_to_five(
+    nexttech_emulator: NextTechEmulator,
+) -> None:
+    assert nexttech_emulator.page_schedule == PageSchedule.random(3, 5)
+    assert nexttech_emulator.page_size == 100, "page_size stays the fixed default"
+    lengths = await _page_lengths(nexttech_emulator, 30)
+    assert set(lengths) == {3, 4, 5}
+    assert lengths == nexttech_emulator.page_sizes_served
+
+
+@pytest.mark.nexttech_emulator(contents=20, page_schedule=PageSchedule.cycle([2, 7]))
+async def test_page_schedule_marker_takes_a_schedule_object(
+    nexttech_emulator: NextTechEmulator,
+) -> None:
+    assert await _page_lengths(nexttech_emulator, 4) == [2, 7, 2, 7]
+
+
+@pytest.mark.nexttech_emulator(
+    contents=300, hidden_fraction=0.5, max_hidden_run=2, filter_after_limit=True, seed=5,
+    page_size=3,
+)  # fmt: skip
+async def test_hiding_and_filter_after_limit_markers_reach_the_emulator(
+    nexttech_emulator: NextTechEmulator,
+) -> None:
+    config = nexttech_emulator.config
+    assert (config.hidden_fraction, config.max_hidden_run, config.filter_after_limit) == (
+        0.5,
+        2,
+        True,
+    )
+    hidden = set(nexttech_emulator.hidden_ids("contents"))
+    # The plugin seeds oldest first, so ids are time order and the cap holds in time.
+    runs = "".join("h" if item_id in hidden else "." for item_id in range(1, 301))
+    assert "hh" in runs and "hhh" not in runs
+    assert len(nexttech_emulator.contents_snapshot()) == 300 - len(hidden)
+    # After the LIMIT: the level filter keeps about a third of each page of 3.
+    query = "project_metadata[][key]=level&project_metadata[][value]=advanced"
+    assert min(await _page_lengths(nexttech_emulator, 1, query)) <= 1
+
+
+@pytest.mark.nexttech_emulator(
+    contents=[{"created_at": 1_700_000_000, "hidden": True}, 1_700_000_001]
+)
+async def test_seed_entries_may_be_hidden(nexttech_emulator: NextTechEmulator) -> None:
+    assert nexttech_emulator.hidden_ids("contents") == [1]
+    assert [item["id"] for item in nexttech_emulator.contents_snapshot()] == [2]
+
+
 WHEN = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
@@ -232,6 +296,12 @@ def test_seed_times_are_distinct_recent_and_tied_per_second() -> None:
         ({"contents": -1}, "contents must be >= 0"),
         ({"grades": "many"}, "grades must be a count"),
         ({"faults": [Fault(kind="reset")]}, "nexttech_async.testing.Fault objects"),
+        ({"page_schedule": "3..x"}, "page_schedule: page schedule '3..x' is not one of"),
+        ({"page_schedule": "0,4"}, "page_schedule: page schedule '0,4'"),
+        ({"page_schedule": 4}, "page_schedule must be a PageSchedule"),
+        ({"hidden_fraction": 0.5}, "hidden_fraction=0.5 needs max_hidden_run >= 1"),
+        ({"hidden_fraction": 2.0, "max_hidden_run": 1}, "'hidden_fraction' must be <= 1.0"),
+        ({"max_hidden_run": -1}, "'max_hidden_run' must be >= 0"),
     ],
 )
 def test_bad_nexttech_marker_fails_naming_the_knob(

@@ -23,6 +23,7 @@ import pytest
 import nexttech_async as nt
 import tutorflow_async as tf
 from nexttech_async.testing import Fault as NextTechFault
+from nexttech_async.testing import PageSchedule
 from tutorflow_async.testing import Fault
 
 LESSON = {"language": "en", "level": {"id": "a1", "lessons": [{"id": "greetings"}]}}
@@ -73,6 +74,24 @@ async def test_nexttech_walk(nexttech_emulator, nexttech_session):
 
 
 @pytest.mark.asyncio
+@pytest.mark.nexttech_emulator(
+    contents=30, page_schedule="3..5", filter_after_limit=True, hidden_fraction=0.5,
+    max_hidden_run=2,
+)
+async def test_nexttech_page_knobs(nexttech_emulator):
+    assert nexttech_emulator.page_schedule == PageSchedule.random(3, 5)
+    hidden = set(nexttech_emulator.hidden_ids("contents"))
+    assert hidden
+    headers = {"Authorization": nexttech_emulator.authorization}
+    async with aiohttp.ClientSession() as http:
+        for _ in range(6):
+            async with http.get(nexttech_emulator.base_url + "/contents", headers=headers) as r:
+                assert not hidden & {item["id"] for item in await r.json()}
+    sizes = nexttech_emulator.page_sizes_served
+    assert len(sizes) == 6 and set(sizes) <= {3, 4, 5}
+
+
+@pytest.mark.asyncio
 async def test_everything_was_closed():
     tf_url, content, admin = seen["tutorflow"]
     nt_url, session = seen["nexttech"]
@@ -113,7 +132,7 @@ def test_user_suite_runs_in_both_asyncio_modes(pytester: pytest.Pytester, mode: 
     pytester.makeini(INI)
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess(*COMMON_ARGS, "-o", f"asyncio_mode={mode}")
-    result.assert_outcomes(passed=5, errors=2, warnings=0)
+    result.assert_outcomes(passed=6, errors=2, warnings=0)
     result.stdout.fnmatch_lines(
         [
             "*ERROR at setup of test_bad_tutorflow_knob*",
