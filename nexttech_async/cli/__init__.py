@@ -25,6 +25,7 @@ from edu_async_core.cli import (
     add_listen_address,
     add_output_options,
     configure_logging,
+    fraction,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -36,7 +37,7 @@ from edu_async_core.cli import (
 
 from ..listing import Listing
 from ..session import NextTechSession
-from ..testing import NextTechEmulator, NextTechEmulatorConfig
+from ..testing import NextTechEmulator, NextTechEmulatorConfig, PageSchedule
 from ..testing.samples import add_sample_contents, add_sample_grades
 from ..walk import AsyncWalk
 
@@ -51,6 +52,15 @@ def _pair(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, value
+
+
+def _page_schedule(text: str) -> PageSchedule:
+    # ArgumentTypeError keeps the parser's message (a ValueError would be reduced to
+    # "invalid value"), so the usage error names the flag and says what is accepted.
+    try:
+        return PageSchedule.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _session(args: argparse.Namespace) -> NextTechSession:
@@ -192,6 +202,12 @@ async def emulator(args: argparse.Namespace, out: Output) -> int:
     The credentials are the emulator's own, made up at start and gone when it stops, so
     printing them is what makes it usable from a shell or a harness.
     """
+    if args.hidden_fraction > 0 and args.max_hidden_run == 0:
+        # Checked here, before anything listens, in the flags' own names.
+        raise CommandError(
+            f"--hidden-fraction {args.hidden_fraction} needs --max-hidden-run N >= 1 "
+            "(how many items in a row it may hide)"
+        )
     config = NextTechEmulatorConfig(
         host=args.host,
         port=args.port,
@@ -201,7 +217,19 @@ async def emulator(args: argparse.Namespace, out: Output) -> int:
         time_resolution=args.time_resolution,
         latency=args.latency,
         seed=args.seed,
+        page_schedule=args.page_schedule,
+        filter_after_limit=args.filter_after_limit,
+        hidden_fraction=args.hidden_fraction,
+        max_hidden_run=args.max_hidden_run,
     )
+    smallest = config.page_schedule.smallest if config.page_schedule else config.page_size
+    if config.filter_after_limit and config.hidden_fraction > 0 and (
+        config.max_hidden_run >= smallest
+    ):
+        out.note(
+            f"--max-hidden-run {config.max_hidden_run} is not below the smallest page size "
+            f"({smallest}): a walk may meet an empty page before the end and stop there"
+        )
     async with NextTechEmulator(config) as emu:
         add_sample_contents(emu, args.contents)
         add_sample_grades(emu, args.grades)
@@ -277,6 +305,19 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--contents", type=non_negative_int, default=200)
     emu.add_argument("--grades", type=non_negative_int, default=50)
     emu.add_argument("--page-size", type=positive_int, default=100)
+    emu.add_argument("--page-schedule", type=_page_schedule, metavar="TEXT",
+                     help="page size per list request, instead of --page-size: N, LOW..HIGH "
+                     "(random, seeded), N1,N2,... (cycle) or FIRST>THEN@AFTER (FIRST for the "
+                     "first AFTER requests)")
+    emu.add_argument("--filter-after-limit", action="store_true",
+                     help="cut each page to its size first, then drop hidden and filtered-out "
+                     "items: pages may come back short or empty while more remain")
+    emu.add_argument("--hidden-fraction", type=fraction, default=0.0, metavar="F",
+                     help="chance that a sample item is hidden from every answer (needs "
+                     "--max-hidden-run)")
+    emu.add_argument("--max-hidden-run", type=non_negative_int, default=0, metavar="N",
+                     help="at most N hidden items in a row; keep it below the smallest page "
+                     "size, or a walk under --filter-after-limit may stop early")
     emu.add_argument("--before-inclusive", action="store_true")
     emu.add_argument("--after-inclusive", action="store_true")
     emu.add_argument("--time-resolution", choices=["millisecond", "second"],

@@ -3,6 +3,10 @@
 The contents come in bursts (several in the same second, a few milliseconds apart) so
 a walk over them meets the tie handling a real account needs, and they carry metadata
 the documented filters can select on.
+
+Both are added oldest first, so insertion order is time order: an emulator's
+``max_hidden_run`` then caps the runs of hidden items a walk meets, not only the runs in
+the order they were added.
 """
 
 from __future__ import annotations

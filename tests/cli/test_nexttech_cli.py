@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime as dt
 import json
 import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from cli_helpers import assert_no_secret, base_env, run_cli
 
 import nexttech_async as nt
 from nexttech_async.testing import NextTechEmulator, NextTechEmulatorConfig
-from nexttech_async.testing.samples import add_sample_contents, add_sample_grades
+from nexttech_async.testing.samples import SAMPLE_START, add_sample_contents, add_sample_grades
 
 CLI = "nexttech_async.cli"
 
@@ -148,6 +151,85 @@ async def test_emulator_command_prints_ready_credentials(tmp_path: Path) -> None
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("--page-schedule", "5..x"), ["argument --page-schedule", "'5..x'"]),
+        (("--page-schedule", "3,0"), ["argument --page-schedule", "'3,0'", ">= 1"]),
+        (("--page-schedule", "9>2@0"), ["argument --page-schedule", "after >= 1"]),
+        (("--hidden-fraction", "1.5", "--max-hidden-run", "1"), ["argument --hidden-fraction"]),
+        (("--hidden-fraction", "0.3"), ["--hidden-fraction 0.3", "--max-hidden-run"]),
+        (("--max-hidden-run", "-1"), ["argument --max-hidden-run"]),
+    ],
+)
+async def test_emulator_refuses_bad_page_knobs_before_it_starts(
+    args: tuple[str, ...], named: list[str]
+) -> None:
+    # --duration: had it started, the run would last 30 s and print a ready line.
+    run = await run_cli(CLI, "emulator", "--port", "0", "--duration", "30", *args,
+                        env=base_env())
+    assert run.code == 2, run.stderr
+    assert run.stdout == ""
+    assert "Traceback" not in run.stderr
+    for text in named:
+        assert text in run.stderr
+
+
+async def test_emulator_page_knobs_reach_the_emulator() -> None:
+    knobs = ("--page-schedule", "2,3", "--filter-after-limit", "--hidden-fraction", "0.5",
+             "--max-hidden-run", "1", "--seed", "9")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", CLI, "emulator", "--json", "--port", "0", "--contents", "80",
+        "--grades", "5", *knobs, "--duration", "60", env=base_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    # The same emulator in process: every answer is seeded, so the CLI's must equal its.
+    reference = NextTechEmulator(NextTechEmulatorConfig(
+        page_schedule="2,3", filter_after_limit=True, hidden_fraction=0.5, max_hidden_run=1,
+        seed=9,
+    ))
+    add_sample_contents(reference, 80)
+    add_sample_grades(reference, 5)
+    hidden = set(reference.hidden_ids("contents"))
+    assert hidden
+    start = int(SAMPLE_START.timestamp())
+    queries = ["", *("before=" + nt_iso(start + second) for second in range(20, 0, -1))]
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(30):
+            ready = json.loads(await proc.stdout.readline())
+        served: list[list[dict[str, object]]] = []
+        expected: list[list[dict[str, object]]] = []
+        async with aiohttp.ClientSession() as http, reference:
+            for base, token, secret, answers in (
+                (ready["NEXTTECH_API_BASE_URL"], ready["NEXTTECH_API_TOKEN"],
+                 ready["NEXTTECH_SECRET_KEY"], served),
+                (reference.base_url, reference.api_token, reference.secret_key, expected),
+            ):
+                basic = base64.b64encode(f"{token}:{secret}".encode()).decode()
+                headers = {"Authorization": f"Basic {basic}"}
+                for query in queries:
+                    async with http.get(f"{base}/contents?{query}", headers=headers) as response:
+                        assert response.status == 200
+                        answers.append(await response.json())
+        assert served == expected
+        assert reference.page_sizes_served == [2, 3] * 10 + [2]
+        lengths = [len(answer) for answer in served]
+        assert any(n < size for n, size in zip(lengths, reference.page_sizes_served, strict=True))
+        assert not hidden & {item["id"] for answer in served for item in answer}
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def nt_iso(epoch_seconds: int) -> str:
+    return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 async def test_a_resume_file_resumes_its_own_walk_and_refuses_another(
