@@ -31,10 +31,10 @@ How the walk uses it:
 * **One instant left** (a *leaf*). When no instant separates the top from the stacked
   answer below it, the page holds items of one instant, which no query can split. Only
   here does length count: a leaf holding as many items as the largest page seen (and at
-  least two) raises :class:`TieOverflowError`, after everything newer was emitted. A
-  shorter leaf is asked once more (a larger page may reach below it) and then taken as
-  complete; a single item is taken as complete at once when no page of more than one
-  item was ever seen.
+  least two) raises :class:`TieOverflowError`, after everything newer was emitted; a
+  shorter one is taken as complete. Before raising, the walk asks once for the account's
+  newest page (no bounds, no filters): a walk of a few items may never have seen a page
+  as long as the server serves.
 * **The end.** An empty answer shows nothing older is left, and so does an answer that
   reaches below the range (sharded windows ask with the whole range's lower bound, so
   the next window's items close theirs).
@@ -69,6 +69,7 @@ _MS_PER_SECOND = 1000
 # of the boundary second), "below" (it held older items: the second is complete), or
 # "end" (it reached past the range, or was empty: nothing older is left).
 _END_NONE, _END_BELOW, _END_RANGE = 0, 1, 2
+_RECHECK_ASKED, _RECHECK_DONE = 1, 2
 # Density estimates forget the past once they span this many milliseconds, so a walk
 # adapts when the data gets denser or sparser.
 _RATE_WINDOW_MS = 4_000
@@ -151,7 +152,9 @@ class CursorState:
     page: frozenset[Key] = frozenset()
     crowded: bool = False
     stack: tuple[Stacked, ...] = ()
-    leaf_asks: int = 0
+    # A leaf about to raise is asked once more first (``_RECHECK_ASKED``, then ``_DONE``):
+    # items deleted since its page was read can make unrelated items look like a tie.
+    recheck: int = 0
     # Items and milliseconds of proven stretches inside crowded seconds: the density
     # guesses are placed by.
     rate_items: int = 0
@@ -159,6 +162,8 @@ class CursorState:
     before_inclusive: bool = False
     after_inclusive: bool = False
     page_hint: int = 0
+    probing: bool = False
+    probed: bool = False
     overflow: tuple[int, int, int] | None = None
     done: bool = False
 
@@ -176,6 +181,8 @@ class CursorState:
             data["ai"] = True
         if self.page_hint:
             data["ph"] = self.page_hint
+        if self.probed:
+            data["pr"] = True
         if self.done:
             data["done"] = True
         return data
@@ -221,6 +228,7 @@ class CursorState:
             before_inclusive=bool(data.get("bi", False)),
             after_inclusive=bool(data.get("ai", False)),
             page_hint=page_hint,
+            probed=bool(data.get("pr", False)),
             done=bool(data.get("done", False)),
         )
 
@@ -230,12 +238,14 @@ class CursorState:
 
 
 class Query(NamedTuple):
-    """The next request: date bounds in epoch ms, or the caller's own wire text."""
+    """The next request: date bounds in epoch ms (or the caller's own wire text), or a
+    probe of the page size (the account's newest page, no bounds and no filters)."""
 
     before_ms: int | None
     after_ms: int | None
     before_wire: str | None = None
     after_wire: str | None = None
+    probe: bool = False
 
 
 class Step(NamedTuple):
@@ -256,12 +266,14 @@ def plan(state: CursorState, rng: WalkRange) -> Query:
     """
     if state.overflow is not None:
         raise TieOverflowError(*state.overflow)
+    if state.probing:
+        return Query(None, None, probe=True)
     if state.hi is None:
         return _bounded_query(state, rng, None)
     if state.hi_complete:
         return _bounded_query(state, rng, state.hi * _MS_PER_SECOND)
-    if not state.crowded or _leaf(state, rng):
-        # The page at the top, asked afresh (a leaf is asked once more this way).
+    if not state.crowded or state.recheck == _RECHECK_ASKED:
+        # The page at the top of the boundary second, asked afresh.
         if state.top is None:
             return _bounded_query(state, rng, (state.hi + 1) * _MS_PER_SECOND)
         return _raw_query(state, rng, state.top)
@@ -388,8 +400,13 @@ def advance(state: CursorState, rng: WalkRange, page: Sequence[ItemRef]) -> Step
     """
     if state.done:
         return Step((), state)
-    guess = state.crowded and not state.hi_complete and not _leaf(state, rng)
-    asked = _guess(state, rng) if guess else None
+    if state.probing:
+        probed = attrs.evolve(
+            state, probing=False, probed=True, page_hint=max(state.page_hint, len(page))
+        )
+        return Step((), _settle(probed, rng))
+    # A crowded state is never a leaf: ``_settle`` decided it before the query went out.
+    asked = _guess(state, rng) if state.crowded and state.recheck != _RECHECK_ASKED else None
     got, learned = _sort(state, rng, page)
     if len(page) > learned.page_hint:
         learned = attrs.evolve(learned, page_hint=len(page))
@@ -487,15 +504,20 @@ def _after_top(
         # answer of only leaked items has changed what was learned: ask again, corrected.
         leaked = bool(page) and not got.past_range
         return Step(tuple(here), state if leaked else _finish(state, done=True))
-    # Only items of the boundary second: it holds at least this answer. Search it.
     ids = frozenset(page[i].key for i in got.here)
+    if len(got.here) < len(page):
+        # Items leaked through our cut took part of the page: what is left of the second
+        # is no page of its own. Ask again, in the form just learned.
+        return Step(tuple(here), attrs.evolve(state, seen=seen | ids))
+    # Only items of the boundary second: it holds at least this answer. Search it. (A leaf
+    # asked once more keeps what its first answer showed too: both answered this top.)
     new = attrs.evolve(
         state,
         seen=seen | ids,
         top=_top_ms(state, rng),
-        page=ids,
+        page=state.page | ids if state.crowded else ids,
         crowded=True,
-        leaf_asks=state.leaf_asks + 1 if state.crowded else 0,
+        recheck=_RECHECK_DONE if state.crowded else 0,
     )
     return Step(tuple(here), _settle(new, rng))
 
@@ -507,7 +529,10 @@ def _after_guess(
     ids = frozenset(page[i].key for i in got.here)
     here = tuple(i for i in got.here if page[i].key not in state.seen)
     top = _top_ms(state, rng)
-    new = attrs.evolve(state, seen=state.seen | ids, leaf_asks=0)
+    new = attrs.evolve(state, seen=state.seen | ids)
+    if ids and state.hi is not None and asked == state.hi * _MS_PER_SECOND:
+        # ``before`` at the very start of the second returned items of it: it is inclusive.
+        new = attrs.evolve(new, before_inclusive=True)
     if ids & state.page:
         # Proven: every item in [asked, top) is in the page (those not in this answer lie
         # there, which is what the density is estimated from).
@@ -536,7 +561,7 @@ def _reach(state: CursorState, top: int, ids: frozenset[Key], end: int) -> Curso
         return _finish(state, done=True)
     if end == _END_BELOW:
         return _finish(state, done=False)
-    return attrs.evolve(state, top=top, page=ids, leaf_asks=0)
+    return attrs.evolve(state, top=top, page=ids, recheck=0)
 
 
 def _finish(state: CursorState, *, done: bool) -> CursorState:
@@ -548,7 +573,7 @@ def _finish(state: CursorState, *, done: bool) -> CursorState:
         page=frozenset(),
         crowded=False,
         stack=(),
-        leaf_asks=0,
+        recheck=0,
         done=done,
     )
 
@@ -565,11 +590,19 @@ def _settle(state: CursorState, rng: WalkRange) -> CursorState:
             break
         count = len(state.page)
         if count >= 2 and count >= state.page_hint:
-            low, _ = _gap(state, rng)
-            instant = low - 1 if state.stack else low
+            if not state.probed:
+                # Every answer so far may have been short: one look at the account's
+                # newest page shows whether the server serves more than this.
+                return attrs.evolve(state, probing=True)
+            if state.recheck != _RECHECK_DONE:
+                return attrs.evolve(state, recheck=_RECHECK_ASKED)
+            # The one instant left: [b, t) read exclusively, (b, t] inclusively.
+            low, high = _gap(state, rng)
+            if state.stack:
+                instant = high + 1 if state.before_inclusive else low - 1
+            else:
+                instant = low
             return attrs.evolve(state, overflow=(instant, count, state.page_hint))
-        if count < state.page_hint and state.leaf_asks < 1:
-            break  # asked once more: a larger page may reach below it
         # Taken as complete (see the module docstring): go on below it.
         if not state.stack:
             return _finish(state, done=False)
@@ -589,7 +622,7 @@ def _enter(
     # The answer's items of that second are the page below its end. If the answer held
     # nothing newer, they are all it held, so the second holds at least that much: search
     # it rather than ask for the same page again.
-    whole = not got.here and len(ids) == len(got.older)
+    whole = len(ids) == len(page)
     new = attrs.evolve(
         state,
         hi=oldest,
@@ -599,6 +632,6 @@ def _enter(
         page=ids,
         crowded=whole,
         stack=(),
-        leaf_asks=0,
+        recheck=0,
     )
     return _settle(new, rng) if whole else new

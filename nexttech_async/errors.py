@@ -61,13 +61,15 @@ class CursorError(NextTechError):
 class TieOverflowError(CursorError):
     """More items share one instant than one page can show, so they cannot be separated.
 
-    ``instant`` is the ISO 8601 instant, ``reached`` the number of distinct items the
-    walk could see there, and ``page_size`` the largest page seen.
+    ``instant`` is the ISO 8601 instant (``instant_ms`` in epoch milliseconds),
+    ``reached`` the number of distinct items the walk could see there, and ``page_size``
+    the largest page seen.
     """
 
     def __init__(self, instant_ms: int, reached: int, page_size: int) -> None:
         from .filters import iso_from_ms
 
+        self.instant_ms = instant_ms
         self.instant = iso_from_ms(instant_ms)
         self.reached = reached
         self.page_size = page_size

@@ -180,13 +180,16 @@ class Listing(Generic[M]):
 
     async def fetch(self, query: Query, filters: Filters) -> tuple[builtins.list[Any], Response]:
         """Send one listing request and return its items (a bare JSON array)."""
-        before = query.before_wire or (
-            iso_from_ms(query.before_ms) if query.before_ms is not None else None
-        )
-        after = query.after_wire or (
-            iso_from_ms(query.after_ms) if query.after_ms is not None else None
-        )
-        params = date_params(before, after) + filters.params()
+        if query.probe:
+            params: builtins.list[tuple[str, str]] = []
+        else:
+            before = query.before_wire or (
+                iso_from_ms(query.before_ms) if query.before_ms is not None else None
+            )
+            after = query.after_wire or (
+                iso_from_ms(query.after_ms) if query.after_ms is not None else None
+            )
+            params = date_params(before, after) + filters.params()
         # An empty 200 is no page: taken as one, it would end the walk with items left.
         response = await self._transport.request(
             "GET", self._path, params=params, require_document=True

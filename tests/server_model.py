@@ -48,7 +48,7 @@ class Model:
         matches = [
             (key, ms)
             for key, ms in self.items
-            if self._below(ms, query.before_ms) and self._above(ms, query.after_ms)
+            if query.probe or (self._below(ms, query.before_ms) and self._above(ms, query.after_ms))
         ]
         matches.sort(key=lambda it: (it[1], it[0]), reverse=True)
         if self.filter_after_limit:
@@ -87,10 +87,15 @@ def walk(
     stop_after: int | None = None,
     on_query: Callable[[int], None] | None = None,
     max_requests: int = 50_000,
+    out: list[ItemRef] | None = None,
 ) -> tuple[list[ItemRef], CursorState]:
-    """Run the cursor against the model; stop after ``stop_after`` pages if given."""
+    """Run the cursor against the model; stop after ``stop_after`` pages if given.
+
+    Emitted items are appended to ``out`` as they come, so a caller still has them when
+    the walk raises.
+    """
     state = state or CursorState()
-    out: list[ItemRef] = []
+    out = [] if out is None else out
     pages = 0
     while not state.done:
         if stop_after is not None and pages >= stop_after:
