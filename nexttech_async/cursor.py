@@ -69,7 +69,7 @@ _MS_PER_SECOND = 1000
 # of the boundary second), "below" (it held older items: the second is complete), or
 # "end" (it reached past the range, or was empty: nothing older is left).
 _END_NONE, _END_BELOW, _END_RANGE = 0, 1, 2
-_RECHECK_ASKED, _RECHECK_DONE = 1, 2
+_RECHECK_ASKED, _RECHECK_BELOW, _RECHECK_DONE = 1, 2, 3
 # Density estimates forget the past once they span this many milliseconds, so a walk
 # adapts when the data gets denser or sparser.
 _RATE_WINDOW_MS = 4_000
@@ -152,8 +152,9 @@ class CursorState:
     page: frozenset[Key] = frozenset()
     crowded: bool = False
     stack: tuple[Stacked, ...] = ()
-    # A leaf about to raise is asked once more first (``_RECHECK_ASKED``, then ``_DONE``):
-    # items deleted since its page was read can make unrelated items look like a tie.
+    # A leaf about to raise is asked afresh first, its top and then the stacked answer
+    # below it (``_RECHECK_*``): items deleted since either was read can make unrelated
+    # items look like a tie.
     recheck: int = 0
     # Items and milliseconds of proven stretches inside crowded seconds: the density
     # guesses are placed by.
@@ -272,6 +273,8 @@ def plan(state: CursorState, rng: WalkRange) -> Query:
         return _bounded_query(state, rng, None)
     if state.hi_complete:
         return _bounded_query(state, rng, state.hi * _MS_PER_SECOND)
+    if state.crowded and state.recheck == _RECHECK_BELOW:
+        return _raw_query(state, rng, state.stack[0][0])
     if not state.crowded or state.recheck == _RECHECK_ASKED:
         # The page at the top of the boundary second, asked afresh.
         if state.top is None:
@@ -406,11 +409,15 @@ def advance(state: CursorState, rng: WalkRange, page: Sequence[ItemRef]) -> Step
         )
         return Step((), _settle(probed, rng))
     # A crowded state is never a leaf: ``_settle`` decided it before the query went out.
-    asked = _guess(state, rng) if state.crowded and state.recheck != _RECHECK_ASKED else None
+    asked = _guess(state, rng) if state.crowded and state.recheck in (0, _RECHECK_DONE) else None
     got, learned = _sort(state, rng, page)
     if len(page) > learned.page_hint:
         learned = attrs.evolve(learned, page_hint=len(page))
-    if asked is not None:
+    if state.crowded and state.recheck == _RECHECK_BELOW:
+        # The stacked answer asked afresh: it takes the old one's place.
+        renewed = attrs.evolve(learned, stack=learned.stack[1:], recheck=_RECHECK_DONE)
+        step = _after_guess(renewed, rng, page, got, state.stack[0][0])
+    elif asked is not None:
         step = _after_guess(learned, rng, page, got, asked)
     else:
         step = _after_top(learned, rng, page, got)
@@ -517,7 +524,7 @@ def _after_top(
         top=_top_ms(state, rng),
         page=state.page | ids if state.crowded else ids,
         crowded=True,
-        recheck=_RECHECK_DONE if state.crowded else 0,
+        recheck=(_RECHECK_BELOW if state.stack else _RECHECK_DONE) if state.crowded else 0,
     )
     return Step(tuple(here), _settle(new, rng))
 
@@ -594,14 +601,14 @@ def _settle(state: CursorState, rng: WalkRange) -> CursorState:
                 # Every answer so far may have been short: one look at the account's
                 # newest page shows whether the server serves more than this.
                 return attrs.evolve(state, probing=True)
-            if state.recheck != _RECHECK_DONE:
+            if state.recheck == 0:
                 return attrs.evolve(state, recheck=_RECHECK_ASKED)
+            if state.recheck != _RECHECK_DONE:
+                break  # the stacked answer is asked afresh next
             # The one instant left: [b, t) read exclusively, (b, t] inclusively.
             low, high = _gap(state, rng)
-            if state.stack:
-                instant = high + 1 if state.before_inclusive else low - 1
-            else:
-                instant = low
+            exact = high + 1 if state.before_inclusive else low - 1
+            instant = exact if state.stack else low
             return attrs.evolve(state, overflow=(instant, count, state.page_hint))
         # Taken as complete (see the module docstring): go on below it.
         if not state.stack:

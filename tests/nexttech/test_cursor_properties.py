@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections import Counter
 from collections.abc import Callable
 
 import attrs
@@ -30,8 +29,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_model import Model, cycle, walk
+from walk_oracle import ambiguous_instants, judge
 
-from nexttech_async.cursor import Bound, CursorState, ItemRef, Query, WalkRange
+from nexttech_async.cursor import Bound, CursorState, ItemRef, WalkRange
 from nexttech_async.errors import TieOverflowError
 from nexttech_async.filters import iso_from_ms
 from nexttech_async.shards import split_range
@@ -145,17 +145,6 @@ def scenarios(draw: st.DrawFn) -> dict[str, object]:
     }
 
 
-def ambiguous_instants(model: Model, smallest: int) -> set[int]:
-    """Instants no client can be sure to list whole: at least two items (shown or hidden)
-    and at least as many as the smallest page the server may serve, or as the account's
-    newest page then holds (a client never shown a longer page cannot know one exists)."""
-    counts = Counter(ms for _, ms in model.items)
-    newest = Model(smallest, False, False, list(model.items), hidden=model.hidden,
-                   filter_after_limit=model.filter_after_limit)
-    shown = len(newest.answer(Query(None, None, probe=True)))
-    return {ms for ms, n in counts.items() if n >= 2 and n >= min(smallest, shown)}
-
-
 def run_walk(
     model: Model,
     rng: WalkRange,
@@ -196,7 +185,9 @@ def check(scenario: dict[str, object]) -> None:
         high = rng.before or Bound.user(iso_from_ms(T0 + 60_000), T0 + 60_000)
         rng = WalkRange(after=low, before=high)
     truth = model.truth(rng)
-    ambiguous = ambiguous_instants(model, schedule.smallest)
+    ambiguous = ambiguous_instants(
+        model.items, model.hidden, schedule.smallest, after_limit=model.filter_after_limit
+    )
     inserts = list(scenario["inserts"])  # type: ignore[call-overload]
     deletes = list(scenario["deletes"])  # type: ignore[call-overload]
     deleted: set[int] = set()
@@ -229,29 +220,18 @@ def check(scenario: dict[str, object]) -> None:
     except TieOverflowError as err:
         overflow = err
     keys = [ref.key for ref in got]
-    assert len(keys) == len(set(keys)), "an item was emitted twice"
-    truth_keys = {key for key, _ in truth}
-    assert set(keys) <= truth_keys | (set(range(len(items) + 1, next_id))) | deleted
-    seconds = [ref.second for ref in got]
-    assert seconds == sorted(seconds, reverse=True), "not newest first"
-    created = dict(truth)
-    must = {key for key in truth_keys if key not in deleted and created[key] not in ambiguous}
-    if overflow is not None:
-        assert ambiguous, f"TieOverflowError without an ambiguous instant: {overflow}"
-        # Everything newer than the overflowing instant came first.
-        newer = {key for key in must if created[key] // 1000 > overflow_second(overflow)}
-        assert newer <= set(keys), "items newer than the tie were not all emitted"
-        return
-    missing = must - set(keys)
-    assert not missing, f"skipped {sorted(missing)[:10]} of {len(must)} ({schedule.label})"
-    if schedule.fixed and not hidden and schedule.smallest >= 2:
+    lost = judge(
+        keys,
+        [ref.second for ref in got],
+        dict(truth),
+        ambiguous,
+        deleted=deleted,
+        created_later=set(range(len(items) + 1, next_id)),
+        overflow_second=None if overflow is None else overflow.instant_ms // 1000,
+    )
+    if overflow is None and schedule.fixed and not hidden and schedule.smallest >= 2:
         # Nothing can hide at a fixed page size: a tie that fills a page must raise.
-        lost = truth_keys - deleted - set(keys)
-        assert not lost, f"a tie filling a page went through silently: {sorted(lost)[:10]}"
-
-
-def overflow_second(err: TieOverflowError) -> int:
-    return err.instant_ms // 1000
+        assert not lost, f"a tie filling a page went through silently: {lost[:10]}"
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
