@@ -17,7 +17,7 @@ from .errors import FAMILY
 from .filters import Filters, Instant, MetadataInput, date_params, instant_ms, iso_from_ms
 from .models import converter
 from .shards import ShardedWalk
-from .walk import AsyncWalk, Walk, decode_token, page_refs
+from .walk import AsyncWalk, Walk, decode_token
 
 if TYPE_CHECKING:
     from edu_async_core.transport import Transport
@@ -154,7 +154,7 @@ class Listing(Generic[M]):
             filters=filters,
             shards=shards,
             ordered=ordered,
-            sample=lambda whole: self._newest_seconds(whole, filters),
+            sample=lambda whole: self._newest_page(whole, filters),
         )
 
     def _walk(
@@ -173,10 +173,13 @@ class Listing(Generic[M]):
             prefetch=prefetch,
         )
 
-    async def _newest_seconds(self, rng: WalkRange, filters: Filters) -> builtins.list[int]:
-        """The ``created_at`` seconds of the newest page of ``rng`` (a sharded walk's plan)."""
-        items, response = await self.fetch(plan(CursorState(), rng), filters)
-        return [ref.second for ref in page_refs(items, response)]
+    async def _newest_page(
+        self, rng: WalkRange, filters: Filters
+    ) -> tuple[Query, builtins.list[Any], Response]:
+        """The newest page of ``rng`` (a sharded walk's plan, and its first window's start)."""
+        query = plan(CursorState(), rng)
+        items, response = await self.fetch(query, filters)
+        return query, items, response
 
     async def fetch(self, query: Query, filters: Filters) -> tuple[builtins.list[Any], Response]:
         """Send one listing request and return its items (a bare JSON array)."""

@@ -30,18 +30,19 @@ from typing import Any, TypeVar
 import attrs
 
 from edu_async_core import defaults
+from edu_async_core.responses import Response
 
-from .cursor import Bound, CursorState, WalkRange
+from .cursor import Bound, CursorState, Query, WalkRange
 from .errors import CursorError
 from .filters import Filters
-from .walk import AsyncWalk, Position, Walk, encode_token
+from .walk import AsyncWalk, Position, Walk, encode_token, page_refs
 
 M = TypeVar("M")
 
 OpenWindow = Callable[[WalkRange], Walk[M]]
 """Makes the walk of one window (a sequential ``Walk`` over that range)."""
-SampleSeconds = Callable[[WalkRange], Awaitable[Sequence[int]]]
-"""The whole-second ``created_at`` of the items of the range's newest page."""
+SamplePage = Callable[[WalkRange], Awaitable[tuple[Query, list[Any], Response]]]
+"""The range's newest page: the query sent, its items and the response."""
 
 _DONE: Any = object()
 
@@ -103,7 +104,7 @@ class ShardedWalk(AsyncWalk[M]):
         filters: Filters,
         shards: int,
         ordered: bool = True,
-        sample: SampleSeconds | None = None,
+        sample: SamplePage | None = None,
         buffer: int = defaults.SHARD_BUFFER,
     ) -> None:
         self._open_window = open_window
@@ -159,9 +160,14 @@ class ShardedWalk(AsyncWalk[M]):
         return encode_token(self._kind, rest, self._filters, state)
 
     async def _start(self) -> None:
-        sample = await self._sample(self._range) if self._sample is not None else ()
-        count = window_count(sample, self._range, self._concurrency)
+        answer = await self._sample(self._range) if self._sample is not None else None
+        seconds = [ref.second for ref in page_refs(answer[1], answer[2])] if answer else []
+        count = window_count(seconds, self._range, self._concurrency)
         self._walks = [self._open_window(part) for part in split_range(self._range, count)]
+        if answer is not None:
+            # The newest window's first query is the planning one (it asks with the whole
+            # range's lower bound): it reads that answer instead of asking again.
+            self._walks[0].prime(*answer)
         self._queues = [asyncio.Queue(self._buffer) for _ in self._walks]
         for walk, queue in zip(self._walks, self._queues, strict=True):
             self._tasks.append(asyncio.create_task(self._pump(walk, queue)))

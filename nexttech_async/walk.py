@@ -214,7 +214,13 @@ class Walk(AsyncWalk[M]):
         self._next = 0
         self._folded = 0
         self._position = Position(self._state)
+        self._primed: tuple[Query, list[Any], Response] | None = None
         self.pages = 0
+
+    def prime(self, query: Query, items: list[Any], response: Response) -> None:
+        """Hand the walk an answer already fetched; it is used instead of asking again if
+        it answers exactly the walk's next query (a sharded walk's planning page)."""
+        self._primed = (query, items, response)
 
     @property
     def state(self) -> CursorState:
@@ -295,7 +301,11 @@ class Walk(AsyncWalk[M]):
         task, self._pending = self._pending, None
         if task is not None:
             return await task
-        return await self._fetch_page(plan(self._state, self.range))
+        query = plan(self._state, self.range)
+        primed, self._primed = self._primed, None
+        if primed is not None and primed[0] == query:
+            return primed
+        return await self._fetch_page(query)
 
     async def _fetch_page(self, query: Query) -> tuple[Query, list[Any], Response]:
         items, response = await self._fetch(query, self.filters)
