@@ -7,13 +7,13 @@ do; no SDK code is involved, so these tests check the emulator alone.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
-from yarl import URL
+from nt_http import get
 
 from nexttech_async.testing import (
     Fault,
@@ -29,26 +29,6 @@ T0 = 1_600_000_000
 def iso(epoch_seconds: float) -> str:
     moment = datetime.fromtimestamp(epoch_seconds, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-async def get(
-    session: aiohttp.ClientSession,
-    emu: NextTechEmulator,
-    path: str = "/contents",
-    query: str = "",
-    *,
-    authorized: bool = True,
-) -> tuple[int, Any]:
-    url = URL(f"{emu.base_url}{path}?{query}" if query else emu.base_url + path, encoded=True)
-    headers = {"Authorization": emu.authorization} if authorized else {}
-    async with session.get(url, headers=headers) as response:
-        return response.status, await response.json()
 
 
 async def page(
@@ -230,7 +210,7 @@ async def test_only_requests_reaching_the_listing_advance_the_schedule(
         for n in range(10):
             emu.add_grade(T0 + n)
         assert len(await page(session, emu)) == 1
-        assert (await get(session, emu, authorized=False))[0] == 401
+        assert (await get(session, emu, authenticated=False))[0] == 401
         emu.add_fault(Fault(kind="status", status=503))
         assert (await get(session, emu))[0] == 503
         assert (await get(session, emu, query="before=yesterday"))[0] == 400

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from nt_http import get
 from yarl import URL
 
 from nexttech_async.testing import NextTechEmulator, NextTechEmulatorConfig
@@ -27,29 +28,6 @@ def iso(epoch_ms: int) -> str:
 async def emu() -> AsyncIterator[NextTechEmulator]:
     async with NextTechEmulator(NextTechEmulatorConfig(page_size=100)) as emulator:
         yield emulator
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-async def get(
-    session: aiohttp.ClientSession,
-    emu: NextTechEmulator,
-    path: str,
-    query: str = "",
-    *,
-    headers: dict[str, str] | None = None,
-    authenticated: bool = True,
-) -> tuple[int, Any]:
-    """GET ``path`` with ``query`` sent byte for byte as written."""
-    url = URL(emu.base_url + path + (f"?{query}" if query else ""), encoded=True)
-    sent = {"Authorization": emu.authorization} if authenticated else {}
-    sent.update(headers or {})
-    async with session.get(url, headers=sent) as response:
-        return response.status, await response.json()
 
 
 def ids(items: list[dict[str, Any]]) -> list[int]:
