@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import json
 import signal
@@ -128,22 +129,19 @@ async def test_exit_codes(
     assert_no_secret([run], [nt_cli_emulator.secret_key])
 
 
-async def test_emulator_command_prints_ready_credentials(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def emulator_process(*args: str) -> AsyncIterator[dict[str, str]]:
+    """``nexttech-async emulator --json ARGS`` in a subprocess: yields its ready line, then
+    stops it with SIGTERM and checks that it exits cleanly."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", CLI, "emulator", "--json", "--contents", "25", "--page-size", "4",
-        "--duration", "60", env=base_env(), stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        sys.executable, "-m", CLI, "emulator", "--json", *args, "--duration", "60",
+        env=base_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:
         assert proc.stdout is not None
         async with asyncio.timeout(30):
             ready = json.loads(await proc.stdout.readline())
-        async with nt.NextTechSession(
-            ready["NEXTTECH_API_TOKEN"], ready["NEXTTECH_SECRET_KEY"],
-            base_url=ready["NEXTTECH_API_BASE_URL"],
-        ) as s:
-            items = [c async for c in s.contents.iterate()]
-        assert len({c.id for c in items}) == 25
+        yield ready
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             assert await proc.wait() == 0
@@ -151,6 +149,16 @@ async def test_emulator_command_prints_ready_credentials(tmp_path: Path) -> None
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_emulator_command_prints_ready_credentials(tmp_path: Path) -> None:
+    async with emulator_process("--contents", "25", "--page-size", "4") as ready:
+        async with nt.NextTechSession(
+            ready["NEXTTECH_API_TOKEN"], ready["NEXTTECH_SECRET_KEY"],
+            base_url=ready["NEXTTECH_API_BASE_URL"],
+        ) as s:
+            items = [c async for c in s.contents.iterate()]
+        assert len({c.id for c in items}) == 25
 
 
 @pytest.mark.parametrize(
@@ -180,11 +188,6 @@ async def test_emulator_refuses_bad_page_knobs_before_it_starts(
 async def test_emulator_page_knobs_reach_the_emulator() -> None:
     knobs = ("--page-schedule", "2,3", "--filter-after-limit", "--hidden-fraction", "0.5",
              "--max-hidden-run", "1", "--seed", "9")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", CLI, "emulator", "--json", "--port", "0", "--contents", "80",
-        "--grades", "5", *knobs, "--duration", "60", env=base_env(),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
     # The same emulator in process: every answer is seeded, so the CLI's must equal its.
     reference = NextTechEmulator(NextTechEmulatorConfig(
         page_schedule="2,3", filter_after_limit=True, hidden_fraction=0.5, max_hidden_run=1,
@@ -196,10 +199,8 @@ async def test_emulator_page_knobs_reach_the_emulator() -> None:
     assert hidden
     start = int(SAMPLE_START.timestamp())
     queries = ["", *("before=" + nt_iso(start + second) for second in range(20, 0, -1))]
-    try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(30):
-            ready = json.loads(await proc.stdout.readline())
+    async with emulator_process("--port", "0", "--contents", "80", "--grades", "5",
+                                *knobs) as ready:
         served: list[list[dict[str, object]]] = []
         expected: list[list[dict[str, object]]] = []
         async with aiohttp.ClientSession() as http, reference:
@@ -219,13 +220,6 @@ async def test_emulator_page_knobs_reach_the_emulator() -> None:
         lengths = [len(answer) for answer in served]
         assert any(n < size for n, size in zip(lengths, reference.page_sizes_served, strict=True))
         assert not hidden & {item["id"] for answer in served for item in answer}
-        proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            assert await proc.wait() == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 def nt_iso(epoch_seconds: int) -> str:
