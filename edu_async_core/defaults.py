@@ -79,6 +79,25 @@ IDEMPOTENCY_KEY_MAX_LENGTH: Final = 255
 # Waiting for expansions
 #: Seconds a wait_for_expansion may take before ExpansionTimeoutError.
 WAIT_TIMEOUT: Final = 900.0
+#: Job statuses that plainly say a job is over without a result (compared case-insensitively):
+#: a wait that sees one ends at once with ``ExpansionEnded``. The vendor documents none of
+#: them; ``ContentSession(ended_statuses=...)`` replaces the set.
+TUTORFLOW_ENDED_STATUSES: Final = (
+    "canceled",
+    "cancelled",
+    "expired",
+    "aborted",
+    "rejected",
+    "timed_out",
+    "deleted",
+    "partially_completed",
+)
+#: A job reported ``completed`` (by a poll or a webhook) whose result answers 404 or 409 is
+#: asked again, backing off, for this many seconds (within the wait's own deadline).
+RESULT_GRACE: Final = 30.0
+#: First and longest pause between those result requests.
+RESULT_RETRY_INTERVAL: Final = 0.5
+RESULT_RETRY_MAX_INTERVAL: Final = 5.0
 #: First interval between polls of one job, in seconds.
 POLL_INTERVAL: Final = 2.0
 #: Largest interval between polls of one job, in seconds.

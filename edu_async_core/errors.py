@@ -136,7 +136,13 @@ class APITimeoutError(TransportError):
 
 
 class BadResponseError(SDKError):
-    """A response arrived but could not be understood (not JSON, wrong shape, redirect)."""
+    """A response arrived but could not be understood (not JSON, wrong shape, redirect).
+
+    ``transient`` says whether asking again may help: a body garbled in transit may read
+    fine next time; a redirect refused (to another host, say) will be refused again.
+    """
+
+    transient: bool = True
 
 
 @attrs.frozen
@@ -154,6 +160,7 @@ class ErrorFamily:
     connection: type[APIConnectionError]
     timeout: type[APITimeoutError]
     bad_response: type[BadResponseError]
+    closed: type[SessionClosedError] = SessionClosedError
 
     def api_error_class(self, status: int, code: str | None) -> type[APIError]:
         if code is not None and code in self.by_code:

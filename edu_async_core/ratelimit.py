@@ -95,8 +95,17 @@ class SlidingWindowLimiter:
         """Hold every grant for ``seconds`` (the server said 429 and asked us to wait)."""
         self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
 
-    async def acquire(self) -> None:
-        """Wait until a request may be sent and take its slot; ``release()`` it after."""
+    @property
+    def paused_for(self) -> float:
+        """Seconds the key is still paused by a 429 (0 when it is not)."""
+        return max(0.0, self._paused_until - self._clock.monotonic())
+
+    async def acquire(self, deadline: float | None = None) -> None:
+        """Wait until a request may be sent and take its slot; ``release()`` it after.
+
+        With ``deadline`` (on this limiter's monotonic clock), a pause that lasts past it
+        raises :class:`PausedPastDeadline` at once instead of waiting in vain.
+        """
         # Nobody is waiting, so a free slot can be taken at once: no lock round trip
         # (first come, first served still holds: there is no one to overtake).
         if not self._queued and self._delay() == 0:
@@ -104,7 +113,7 @@ class SlidingWindowLimiter:
             return
         self._queued += 1
         try:
-            await self._acquire_in_turn()
+            await self._acquire_in_turn(deadline)
         finally:
             self._queued -= 1
 
@@ -120,9 +129,15 @@ class SlidingWindowLimiter:
         self._in_flight += 1
         self.total_grants += 1
 
-    async def _acquire_in_turn(self) -> None:
+    def _check_deadline(self, deadline: float | None) -> None:
+        if deadline is not None and self._paused_until > deadline:
+            raise PausedPastDeadline(self.paused_for)
+
+    async def _acquire_in_turn(self, deadline: float | None) -> None:
+        self._check_deadline(deadline)
         async with self._lock:
             while (delay := self._delay()) != 0:
+                self._check_deadline(deadline)
                 if self._logger is not None and self._logger.isEnabledFor(logging.DEBUG):
                     self._logger.debug(
                         "rate limit wait %s key=%s limit=%d/%.0fs in_flight=%d",
@@ -154,6 +169,14 @@ class SlidingWindowLimiter:
             yield
         finally:
             self.release()
+
+
+class PausedPastDeadline(Exception):
+    """The key is paused (a 429's ``Retry-After``) for longer than the caller may wait."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the key is paused for another {seconds:.1f}s")
+        self.seconds = seconds
 
 
 class CredentialState:

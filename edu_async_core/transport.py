@@ -24,13 +24,14 @@ from . import defaults
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import (
     CORE_FAMILY,
+    BadResponseError,
     ErrorFamily,
     RateLimitError,
     RequestContext,
     SDKError,
     SessionClosedError,
 )
-from .ratelimit import CredentialState, credential_id, shared_state
+from .ratelimit import CredentialState, PausedPastDeadline, credential_id, shared_state
 from .responses import Response, api_error_from_response
 from .retry import (
     Failure,
@@ -155,7 +156,9 @@ class Transport:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._closed:
-            raise SessionClosedError("this session is closed; open a new one")
+            raise self._errors.closed("this session is closed; open a new one")
+        if self._session is not None and self._session.closed:
+            raise self._closed_by_owner()
         if self._session is None:
             # Cookies are sent explicitly; a jar would keep them for other hosts too.
             self._session = aiohttp.ClientSession(
@@ -274,10 +277,21 @@ class Transport:
         spent = 0
         redirects = 0
         started: float | None = None
+        # No wait for the key's limiter may outlast the call's own retry deadline.
+        deadline = clock.monotonic() + policy.deadline
         while True:
             attempt += 1
             if limiter is not None:
-                await limiter.acquire()
+                try:
+                    await limiter.acquire(deadline)
+                except PausedPastDeadline as exc:
+                    raise self._errors.api_error_class(429, None)(
+                        f"not sent: the key is paused by an earlier 429 for another "
+                        f"{exc.seconds:.0f}s, past this call's deadline",
+                        status=429,
+                        context=context,
+                        attempts=attempt - 1,
+                    ) from None
             if started is None:
                 started = clock.monotonic()
             error: SDKError
@@ -312,7 +326,13 @@ class Transport:
                 error = self._errors.connection(
                     f"could not connect: {type(exc).__name__}", context=context, attempts=attempt
                 )
+            except RuntimeError as exc:
+                if not client.closed:
+                    raise
+                raise self._closed_by_owner() from exc
             except (aiohttp.ClientError, OSError) as exc:
+                if client.closed:
+                    raise self._closed_by_owner() from exc
                 failure = Failure.CONNECTION
                 error = self._errors.connection(
                     f"connection failed: {type(exc).__name__}", context=context, attempts=attempt
@@ -350,8 +370,10 @@ class Transport:
                     )
                     redirects += 1
                     if redirects > self.config.max_redirects:
-                        raise self._errors.bad_response(
-                            "too many redirects", status=status, context=context
+                        raise self._refused(
+                            self._errors.bad_response(
+                                "too many redirects", status=status, context=context
+                            )
                         )
                     attempt -= 1
                     continue
@@ -362,8 +384,10 @@ class Transport:
                         self._errors, status, resp_headers, body, context, attempt, retry_after
                     )
                     if isinstance(error, RateLimitError) and limiter is not None:
-                        # Everyone on this key waits, not just this task.
-                        limiter.pause(retry_after if retry_after is not None else policy.ceiling(1))
+                        # Everyone on this key waits, not just this task; never longer than
+                        # any call would wait (a Retry-After of a day would freeze the key).
+                        pause = policy.ceiling(1) if retry_after is None else retry_after
+                        limiter.pause(min(pause, policy.max_retry_after))
                     if not is_retryable_status(status):
                         raise error
             if not is_safe_to_repeat(method, has_key, failure):
@@ -394,6 +418,18 @@ class Transport:
                 )
             await clock.sleep(delay)
 
+    def _closed_by_owner(self) -> SessionClosedError:
+        self._closed = True  # every later call says so too
+        return self._errors.closed(
+            "the aiohttp session lent to this SDK session was closed by its owner"
+        )
+
+    @staticmethod
+    def _refused(error: BadResponseError) -> BadResponseError:
+        """A redirect refused: asking again would be refused again."""
+        error.transient = False
+        return error
+
     def _follow(
         self,
         status: int,
@@ -405,18 +441,25 @@ class Transport:
     ) -> tuple[yarl.URL, str, bytes | None]:
         if method not in {"GET", "HEAD"} and status not in {307, 308}:
             # 301/302/303 would turn the call into a GET and drop its body.
-            raise self._errors.bad_response(
-                f"refused a {status} redirect of a {method}", status=status, context=context
+            raise self._refused(
+                self._errors.bad_response(
+                    f"refused a {status} redirect of a {method}", status=status, context=context
+                )
             )
         location = headers.get("Location")
         if not location:
-            raise self._errors.bad_response("redirect without a Location", context=context)
+            raise self._refused(
+                self._errors.bad_response("redirect without a Location", context=context)
+            )
         target = url.join(yarl.URL(location))
         if target.origin() != self._origin:
             # Our credentials would go with it; an API has no reason to send us elsewhere.
-            raise self._errors.bad_response(
-                f"refused a redirect to another host ({target.host}); credentials not forwarded",
-                context=context,
+            raise self._refused(
+                self._errors.bad_response(
+                    f"refused a redirect to another host ({target.host}); "
+                    "credentials not forwarded",
+                    context=context,
+                )
             )
         return target, method, data
 

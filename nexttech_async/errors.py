@@ -7,7 +7,7 @@ class is also the shared core's class for the same failure (``edu_async_core.err
 from __future__ import annotations
 
 from edu_async_core import errors as core
-from edu_async_core.errors import ErrorFamily, InvalidArgumentError, SessionClosedError
+from edu_async_core.errors import ErrorFamily, InvalidArgumentError
 
 
 class NextTechError(core.SDKError):
@@ -52,6 +52,10 @@ class APITimeoutError(NextTechError, core.APITimeoutError):
 
 class BadResponseError(NextTechError, core.BadResponseError):
     """Next Tech's answer could not be read (not JSON, not a list, an item without a date)."""
+
+
+class SessionClosedError(NextTechError, core.SessionClosedError):
+    """The session was closed (by you, or the aiohttp session lent to it by its owner)."""
 
 
 class CursorError(NextTechError):
@@ -99,6 +103,7 @@ FAMILY = ErrorFamily(
     connection=APIConnectionError,
     timeout=APITimeoutError,
     bad_response=BadResponseError,
+    closed=SessionClosedError,
 )
 
 __all__ = [

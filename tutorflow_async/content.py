@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Iterable
 from typing import Final
 
 import aiohttp
@@ -11,6 +11,7 @@ import attrs
 
 from edu_async_core import defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
+from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession, from_env
 from edu_async_core.transport import Transport, TransportConfig
@@ -45,7 +46,10 @@ class ContentSession(BaseSession):
     ``webhooks`` (a :class:`~tutorflow_async.webhooks.WebhookReceiver`, or anything with
     ``subscribe(job_id)``) lets terminal events end waits without polling.
     ``poll_interval``/``max_interval`` are the polling of every wait (and bulk run) that
-    does not pass its own.
+    does not pass its own. ``ended_statuses`` are the statuses (any case) that end a wait at
+    once with :class:`~tutorflow_async.ExpansionEnded`, beside ``completed`` and ``failed``
+    (default ``defaults.TUTORFLOW_ENDED_STATUSES``: ``canceled``, ``cancelled``,
+    ``expired``, ...).
     """
 
     def __init__(
@@ -60,8 +64,15 @@ class ContentSession(BaseSession):
         webhooks: EventSource | None = None,
         poll_interval: float = defaults.POLL_INTERVAL,
         max_interval: float = defaults.POLL_MAX_INTERVAL,
+        ended_statuses: Iterable[str] = defaults.TUTORFLOW_ENDED_STATUSES,
     ) -> None:
         check_wait_arguments(1.0, poll_interval, max_interval)
+        if isinstance(ended_statuses, str) or not all(
+            isinstance(status, str) and status for status in ended_statuses
+        ):
+            raise InvalidArgumentError(
+                "ended_statuses", "expected a collection of non-empty status strings"
+            )
         #: Polling of waits that do not set their own: the first interval, then the
         #: longest one the backoff grows to (a test harness sets them short).
         self.poll_interval = float(poll_interval)
@@ -91,7 +102,8 @@ class ContentSession(BaseSession):
             clock=clock,
         )
         self.expansions = Expansions(self._transport)
-        self._poller = ExpansionPoller(self.expansions)
+        self._clock = clock
+        self._poller = ExpansionPoller(self.expansions, clock=clock, ended_statuses=ended_statuses)
         if webhooks is not None:
             self._poller.attach_events(webhooks)
 
@@ -125,10 +137,14 @@ class ContentSession(BaseSession):
         path_segment(job_id, "job_id")
         poll_interval, max_interval = self.intervals(poll_interval, max_interval)
         check_wait_arguments(timeout, poll_interval, max_interval)
-        now = time.time()
+        now = self._clock.time()
         token = WaitToken(job_id=job_id, started_at=now, deadline=now + timeout)
         return ExpansionWaiter(
-            self._poller, token, poll_interval=poll_interval, max_interval=max_interval
+            self._poller,
+            token,
+            poll_interval=poll_interval,
+            max_interval=max_interval,
+            created=self._clock.monotonic(),
         )
 
     async def wait_for_expansion(

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from edu_async_core import errors as core
-from edu_async_core.errors import ErrorFamily, InvalidArgumentError, SessionClosedError
+from edu_async_core.errors import ErrorFamily, InvalidArgumentError
 
 if TYPE_CHECKING:
-    from .models import ErrorDetail, ExpansionResult
+    from .models import ErrorDetail, ExpansionJob, ExpansionResult
 
 
 class TutorFlowError(core.SDKError):
@@ -64,6 +64,10 @@ class BadResponseError(TutorFlowError, core.BadResponseError):
     """TutorFlow's answer could not be read (not JSON, unexpected shape, redirect)."""
 
 
+class SessionClosedError(TutorFlowError, core.SessionClosedError):
+    """The session was closed (by you, or the aiohttp session lent to it by its owner)."""
+
+
 class ExpansionFailed(TutorFlowError):
     """The job ended ``failed``. ``error`` is the job's error, ``output_errors`` those of
     its outputs, and ``result`` the whole result answer they were read from."""
@@ -87,19 +91,53 @@ class ExpansionFailed(TutorFlowError):
         return {"job_id": self.job_id, **super().support_fields()}
 
 
-class ExpansionTimeoutError(TutorFlowError, TimeoutError):
-    """A wait passed its deadline before the job finished; the job itself goes on."""
+class ExpansionEnded(ExpansionFailed):
+    """The job ended without a result, with a status the vendor does not document but that
+    says so plainly (``canceled``, ``expired``, ...). ``job_status`` is exactly what the
+    server sent; ``job`` the answer it came in. A kind of :class:`ExpansionFailed`, whose
+    ``result`` and errors stay ``None`` and empty (no result was fetched)."""
 
-    def __init__(self, job_id: str, last_status: str | None, waited: float) -> None:
+    def __init__(self, job_id: str, status: str, job: ExpansionJob | None = None) -> None:
+        super().__init__(job_id, None, None, ())
+        self.args = (f"job {job_id} ended without a result: status {status!r}",)
+        self.job_status = status
+        self.job = job
+
+    def support_fields(self) -> dict[str, object]:
+        return {"job_status": self.job_status, **super().support_fields()}
+
+
+class ExpansionTimeoutError(TutorFlowError, TimeoutError):
+    """A wait passed its deadline before the job finished; the job itself goes on.
+
+    ``last_status`` is the status exactly as the server last sent it (``None`` if no poll
+    was answered with one). ``last_error`` is the last failure of the wait's polls, typed
+    (a connection error, a garbled answer, ...), if the last poll failed: a wait that timed
+    out against an unreachable or misbehaving server says so.
+    """
+
+    def __init__(
+        self,
+        job_id: str,
+        last_status: str | None,
+        waited: float,
+        last_error: BaseException | None = None,
+    ) -> None:
+        because = f"; last error: {type(last_error).__name__}: {last_error}" if last_error else ""
         super().__init__(
-            f"job {job_id} did not finish within {waited:.1f}s (last status: {last_status})"
+            f"job {job_id} did not finish within {waited:.1f}s "
+            f"(last status: {last_status!r}{because})"
         )
         self.job_id = job_id
         self.last_status = last_status
         self.waited = waited
+        self.last_error = last_error
 
     def support_fields(self) -> dict[str, object]:
-        return {"job_id": self.job_id, "last_status": self.last_status, **super().support_fields()}
+        fields: dict[str, object] = {"job_id": self.job_id, "last_status": self.last_status}
+        if self.last_error is not None:
+            fields["last_error"] = type(self.last_error).__name__
+        return {**fields, **super().support_fields()}
 
 
 FAMILY = ErrorFamily(
@@ -126,6 +164,7 @@ FAMILY = ErrorFamily(
     connection=APIConnectionError,
     timeout=APITimeoutError,
     bad_response=BadResponseError,
+    closed=SessionClosedError,
 )
 
 __all__ = [
@@ -133,6 +172,7 @@ __all__ = [
     "APITimeoutError",
     "BadResponseError",
     "ConflictError",
+    "ExpansionEnded",
     "ExpansionFailed",
     "ExpansionTimeoutError",
     "ForbiddenError",

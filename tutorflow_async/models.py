@@ -19,18 +19,35 @@ import attrs
 from edu_async_core.converter import camel_case, make_converter
 from edu_async_core.redaction import Secret
 
+from .statuses import StatusMeaning, meaning
+
 
 class JobStatus(enum.StrEnum):
     """Documented job statuses. Compare with ``job.status == JobStatus.COMPLETED``;
-    ``job.status`` itself stays a plain string so an undocumented status cannot break us."""
+    ``job.status`` itself stays the plain string the server sent, so an undocumented status
+    cannot break us. Comparisons ignore case (``"COMPLETED" == JobStatus.COMPLETED``, either
+    way round); hashing does not, so do not look statuses up in sets of members."""
 
     QUEUED = "queued"
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
 
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.value == other.casefold()
+        return NotImplemented
 
-TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = str.__hash__
+
+
+TERMINAL_STATUSES = frozenset({"completed", "failed"})
+"""The documented terminal statuses, lower case (compare ``status.lower()`` with it)."""
+_TERMINAL_MEANINGS = frozenset({StatusMeaning.COMPLETED, StatusMeaning.FAILED, StatusMeaning.ENDED})
 
 
 class OutputType(enum.StrEnum):
@@ -113,8 +130,10 @@ class ExpansionJob:
 
     @property
     def is_terminal(self) -> bool:
-        """``completed`` or ``failed``: polling this job again would change nothing."""
-        return self.status in TERMINAL_STATUSES
+        """Polling this job again would change nothing: ``completed``, ``failed``, or a
+        status that says it ended without a result (``canceled``, ``expired``, ...; see
+        ``tutorflow_async.statuses``), in any case."""
+        return meaning(self.status) in _TERMINAL_MEANINGS
 
     @property
     def is_completed(self) -> bool:

@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
 import heapq
 import json
 import logging
 import random
-import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from edu_async_core import defaults
+from edu_async_core.clock import SYSTEM_CLOCK, Clock
 from edu_async_core.errors import InvalidArgumentError, SDKError
 from edu_async_core.validation import positive_number, require_str
 
@@ -34,12 +33,17 @@ from .errors import (
     APIConnectionError,
     APITimeoutError,
     BadResponseError,
+    ConflictError,
+    ExpansionEnded,
     ExpansionFailed,
     ExpansionTimeoutError,
     InternalServerError,
+    NotFoundError,
     RateLimitExceededError,
 )
-from .models import ExpansionResult, JobStatus
+from .models import ExpansionResult
+from .statuses import StatusMeaning, meaning
+from .statuses import ended_statuses as ended_statuses_set
 
 if TYPE_CHECKING:
     from .expansions import Expansions
@@ -75,7 +79,10 @@ def next_poll_delay(
 
 
 class EventSource(Protocol):
-    """What a webhook receiver offers a poller: a future per job's terminal event."""
+    """What a webhook receiver offers a poller: a future per job's terminal event.
+
+    Cancelling the future unsubscribes (a wait that ends otherwise cancels it, so a
+    long-running receiver keeps nothing for it)."""
 
     def subscribe(self, job_id: str) -> asyncio.Future[Any]: ...
 
@@ -89,9 +96,14 @@ class _Watch:
     polls: int = 0
     errors: int = 0
     due: float = 0.0
-    last_status: str | None = None
     event_arrived: bool = False
     busy: bool = False
+    task: asyncio.Task[None] | None = None
+    subscription: asyncio.Future[Any] | None = None
+    warned: bool = False
+    # Set once a completed/failed status was seen but its result was not there yet.
+    result_since: float | None = None
+    result_tries: int = 0
 
 
 @attrs.frozen
@@ -105,6 +117,15 @@ class PollerStats:
     transient_errors: int
 
 
+@attrs.define
+class _Seen:
+    """What a timed-out wait reports of its job: the last status exactly as sent, and the
+    last failure of its polls (cleared by the next answer that could be read)."""
+
+    status: str | None = None
+    error: BaseException | None = None
+
+
 class ExpansionPoller:
     """Serves every wait of one session from one schedule (see the module docstring)."""
 
@@ -114,8 +135,14 @@ class ExpansionPoller:
         *,
         concurrency: int = defaults.POLL_CONCURRENCY,
         webhook_fallback: float = defaults.WEBHOOK_FALLBACK_INTERVAL,
+        clock: Clock = SYSTEM_CLOCK,
+        ended_statuses: Iterable[str] = defaults.TUTORFLOW_ENDED_STATUSES,
+        result_grace: float = defaults.RESULT_GRACE,
     ) -> None:
         self._expansions = expansions
+        self.clock = clock
+        self._ended = ended_statuses_set(ended_statuses)
+        self._result_grace = result_grace
         self._watches: dict[str, _Watch] = {}
         self._heap: list[tuple[float, int, str]] = []
         self._seq = 0
@@ -126,9 +153,9 @@ class ExpansionPoller:
         self._events: EventSource | None = None
         self._webhook_fallback = webhook_fallback
         self._polls = self._fetches = self._event_count = self._transient = 0
-        # Last status seen per job, kept past the end of its waits (a timed-out wait
+        # What was last seen per job, kept past the end of its waits (a timed-out wait
         # reports it), bounded so a long-lived session does not grow without end.
-        self._statuses: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._seen: collections.OrderedDict[str, _Seen] = collections.OrderedDict()
 
     @property
     def stats(self) -> PollerStats:
@@ -146,14 +173,31 @@ class ExpansionPoller:
             self._webhook_fallback = positive_number(fallback_interval, "fallback_interval")
 
     def last_status(self, job_id: str) -> str | None:
-        return self._statuses.get(job_id)
+        """The job's status exactly as the server last sent it (``None``: none yet)."""
+        seen = self._seen.get(job_id)
+        return None if seen is None else seen.status
+
+    def last_error(self, job_id: str) -> BaseException | None:
+        """The failure of the job's last poll, if it failed."""
+        seen = self._seen.get(job_id)
+        return None if seen is None else seen.error
+
+    def _record(self, job_id: str) -> _Seen:
+        seen = self._seen.get(job_id)
+        if seen is None:
+            seen = self._seen[job_id] = _Seen()
+            if len(self._seen) > defaults.POLL_STATUS_MEMORY:
+                self._seen.popitem(last=False)
+        else:
+            self._seen.move_to_end(job_id)
+        return seen
 
     def _saw(self, watch: _Watch, status: str) -> None:
-        watch.last_status = status
-        self._statuses[watch.job_id] = status
-        self._statuses.move_to_end(watch.job_id)
-        if len(self._statuses) > defaults.POLL_STATUS_MEMORY:
-            self._statuses.popitem(last=False)
+        seen = self._record(watch.job_id)
+        seen.status, seen.error = status, None
+
+    def _failed(self, watch: _Watch, error: BaseException) -> None:
+        self._record(watch.job_id).error = error
 
     def watch(
         self, job_id: str, *, poll_interval: float, max_interval: float
@@ -169,11 +213,10 @@ class ExpansionPoller:
                 first = self._webhook_fallback
             else:
                 first = next_poll_delay(0, poll_interval=poll_interval, max_interval=max_interval)
-            self._schedule(watch, time.monotonic() + first)
+            self._schedule(watch, self.clock.monotonic() + first)
             if self._events is not None:
-                self._events.subscribe(job_id).add_done_callback(
-                    functools.partial(self._on_event, watch)
-                )
+                watch.subscription = self._events.subscribe(job_id)
+                watch.subscription.add_done_callback(functools.partial(self._on_event, watch))
         watch.waiters.add(future)
         future.add_done_callback(functools.partial(self._forget, watch))
         if self._task is None or self._task.done():
@@ -182,8 +225,20 @@ class ExpansionPoller:
 
     def _forget(self, watch: _Watch, future: asyncio.Future[ExpansionResult]) -> None:
         watch.waiters.discard(future)
-        if not watch.waiters and self._watches.get(watch.job_id) is watch:
+        if not watch.waiters:
+            self._drop(watch)
+
+    def _drop(self, watch: _Watch) -> None:
+        """Nobody waits for the job any more: stop everything done on its behalf."""
+        if self._watches.get(watch.job_id) is watch:
             del self._watches[watch.job_id]
+        # A poll nobody waits for would hold a slot (and a rate-limit slot) until the
+        # server answered, starving the waits still running.
+        if watch.task is not None and not watch.task.done():
+            watch.task.cancel()
+        subscription, watch.subscription = watch.subscription, None
+        if subscription is not None and not subscription.done():
+            subscription.cancel()
 
     def _on_event(self, watch: _Watch, event: asyncio.Future[Any]) -> None:
         if event.cancelled() or event.exception() is not None:
@@ -202,7 +257,7 @@ class ExpansionPoller:
     async def _run(self) -> None:
         try:
             while self._watches or self._inflight:
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 while self._heap and self._heap[0][0] <= now:
                     when, _, job_id = heapq.heappop(self._heap)
                     watch = self._watches.get(job_id)
@@ -211,17 +266,31 @@ class ExpansionPoller:
                     watch.busy = True
                     await self._slots.acquire()
                     task = asyncio.create_task(self._poll(watch))
+                    watch.task = task
                     self._inflight.add(task)
                     task.add_done_callback(self._poll_done)
                 self._wake.clear()
-                delay = self._heap[0][0] - time.monotonic() if self._heap else None
+                delay = self._heap[0][0] - self.clock.monotonic() if self._heap else None
                 if delay is None and not self._inflight:
                     break
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await self._wake.wait()
+                await self._idle(delay)
         finally:
             self._task = None
+
+    async def _idle(self, delay: float | None) -> None:
+        """Until woken (a new wait, an event, a poll done) or ``delay`` seconds on the
+        session's clock have passed."""
+        if delay is None:
+            await self._wake.wait()
+            return
+        waker = asyncio.ensure_future(self._wake.wait())
+        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+        try:
+            await asyncio.wait({waker, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waker, sleeper):
+                task.cancel()
+            await asyncio.gather(waker, sleeper, return_exceptions=True)
 
     def _poll_done(self, task: asyncio.Task[None]) -> None:
         # The loop is woken here, once the task has left ``_inflight``: woken from inside
@@ -233,23 +302,29 @@ class ExpansionPoller:
     async def _poll(self, watch: _Watch) -> None:
         try:
             await self._poll_once(watch)
+        except asyncio.CancelledError:
+            if watch.waiters:  # the poller itself is closing
+                raise
+        except Exception as exc:  # not the SDK's: end the waits with it, never lose it
+            self._settle(watch, exc)
         finally:
             watch.busy = False
+            watch.task = None
             self._slots.release()
 
     async def _poll_once(self, watch: _Watch) -> None:
         if not watch.waiters:
             return
+        fetch_result = watch.event_arrived or watch.result_since is not None
         event_first = watch.event_arrived
-        result: ExpansionResult | None
+        result: ExpansionResult | None = None
         try:
-            if event_first:
-                result = await self._fetch_result(watch)
-            else:
+            if not fetch_result:
                 self._polls += 1
                 job = await self._expansions.get(watch.job_id)
                 watch.polls += 1
                 self._saw(watch, job.status)
+                status = meaning(job.status, self._ended)
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug(
                         "poll job=%s status=%s polls=%d waiters=%d",
@@ -257,28 +332,91 @@ class ExpansionPoller:
                         job.status,
                         watch.polls,
                         len(watch.waiters),
+                        extra={"job_id": watch.job_id, "status": job.status},
                     )
-                result = await self._fetch_result(watch) if job.is_terminal else None
+                if status is StatusMeaning.ENDED:
+                    self._settle(watch, ExpansionEnded(watch.job_id, job.status, job))
+                    return
+                if status is StatusMeaning.UNKNOWN:
+                    self._warn_unknown(watch, job.status)
+                fetch_result = status in (StatusMeaning.COMPLETED, StatusMeaning.FAILED)
+            if fetch_result:
+                result = await self._fetch_result(watch)
+        except (NotFoundError, ConflictError) as exc:
+            if fetch_result and self._result_lags(watch, exc):
+                return
+            self._settle(watch, exc)
+            return
         except TRANSIENT as exc:
+            if not getattr(exc, "transient", True):
+                self._settle(watch, exc)  # e.g. a redirect refused: asking again changes nothing
+                return
             self._transient += 1
             watch.errors += 1
-            logger.debug("poll job=%s failed (%s); polling on", watch.job_id, type(exc).__name__)
+            self._failed(watch, exc)
+            logger.debug(
+                "poll job=%s failed (%s); polling on",
+                watch.job_id,
+                type(exc).__name__,
+                extra={"job_id": watch.job_id, "error": type(exc).__name__},
+            )
             self._reschedule(watch)
             return
         except SDKError as exc:
             self._settle(watch, exc)
             return
-        if result is None or not result.job.is_terminal:
+        watch.result_since = None
+        done = None if result is None else meaning(result.job.status, self._ended)
+        if done not in (StatusMeaning.COMPLETED, StatusMeaning.FAILED, StatusMeaning.ENDED):
             if event_first or not watch.event_arrived:
                 watch.event_arrived = False
                 self._reschedule(watch)
             else:
                 self._schedule(watch, 0.0)  # the event came while we were polling
             return
-        if result.job.status == JobStatus.FAILED:
+        assert result is not None
+        if done is StatusMeaning.FAILED:
             self._settle(watch, failure(result))
+        elif done is StatusMeaning.ENDED:
+            self._settle(watch, ExpansionEnded(watch.job_id, result.job.status, result.job))
         else:
             self._settle(watch, result)
+
+    def _warn_unknown(self, watch: _Watch, status: str) -> None:
+        if watch.warned:
+            return
+        watch.warned = True
+        logger.warning(
+            "job %s has the undocumented status %r; taken as still running",
+            watch.job_id,
+            status,
+            extra={"job_id": watch.job_id, "status": status},
+        )
+
+    def _result_lags(self, watch: _Watch, error: SDKError) -> bool:
+        """The job said it finished but its result is not there yet (404/409): ask again
+        soon, for up to ``result_grace`` seconds. False once the grace is over."""
+        now = self.clock.monotonic()
+        if watch.result_since is None:
+            watch.result_since = now
+        if now - watch.result_since >= self._result_grace:
+            return False
+        self._failed(watch, error)
+        watch.result_tries += 1
+        delay = next_poll_delay(
+            watch.result_tries - 1,
+            poll_interval=defaults.RESULT_RETRY_INTERVAL,
+            max_interval=defaults.RESULT_RETRY_MAX_INTERVAL,
+        )
+        logger.info(
+            "job %s finished but its result answered %s; asking again in %.2fs",
+            watch.job_id,
+            error.status,
+            delay,
+            extra={"job_id": watch.job_id, "status": error.status, "delay": delay},
+        )
+        self._schedule(watch, now + delay)
+        return True
 
     async def _fetch_result(self, watch: _Watch) -> ExpansionResult:
         self._fetches += 1
@@ -293,9 +431,17 @@ class ExpansionPoller:
         max_interval = watch.max_interval
         if self._events is not None:
             interval = max_interval = max(self._webhook_fallback, watch.max_interval)
-        delay = next_poll_delay(watch.polls, poll_interval=interval, max_interval=max_interval)
-        logger.debug("next poll of job=%s in %.2fs", watch.job_id, delay)
-        self._schedule(watch, time.monotonic() + delay)
+        # Failed polls count too: a server that keeps failing is asked less and less often.
+        delay = next_poll_delay(
+            watch.polls + watch.errors, poll_interval=interval, max_interval=max_interval
+        )
+        logger.debug(
+            "next poll of job=%s in %.2fs",
+            watch.job_id,
+            delay,
+            extra={"job_id": watch.job_id, "delay": delay},
+        )
+        self._schedule(watch, self.clock.monotonic() + delay)
 
     def _settle(self, watch: _Watch, outcome: ExpansionResult | BaseException) -> None:
         for future in list(watch.waiters):
@@ -305,14 +451,14 @@ class ExpansionPoller:
                 future.set_exception(outcome)
             else:
                 future.set_result(outcome)
-        if self._watches.get(watch.job_id) is watch:
-            del self._watches[watch.job_id]
+        self._drop(watch)
 
     async def aclose(self) -> None:
         """Stop polling; pending waits are cancelled."""
         for watch in list(self._watches.values()):
             for future in watch.waiters:
                 future.cancel()
+            self._drop(watch)
         self._watches.clear()
         tasks = [t for t in (self._task, *self._inflight) if t is not None]
         for task in tasks:
@@ -361,8 +507,11 @@ class ExpansionWaiter:
     """One wait for one job: ``await`` it for the result; ask it for a continuation token.
 
     Completed jobs give their :class:`ExpansionResult`; failed ones raise
-    :class:`ExpansionFailed`; a wait past its deadline raises
+    :class:`ExpansionFailed` (:class:`ExpansionEnded` for a job that ended without a
+    result, e.g. ``canceled``); a wait past its deadline raises
     :class:`ExpansionTimeoutError` (the job itself goes on and can be waited for again).
+    The deadline is wall-clock time (it travels in the token); how long the wait took is
+    measured on the session's monotonic clock.
     """
 
     def __init__(
@@ -372,26 +521,42 @@ class ExpansionWaiter:
         *,
         poll_interval: float,
         max_interval: float,
+        created: float | None = None,
     ) -> None:
         self._poller = poller
         self._token = token
         self._poll_interval = poll_interval
         self._max_interval = max_interval
+        # When the wait began on this process's monotonic clock; None for a wait resumed
+        # from a token, whose start is only known as wall-clock time.
+        self._created = created
 
     @property
     def job_id(self) -> str:
         return self._token.job_id
 
+    def _last_status(self) -> str | None:
+        last = self._poller.last_status(self.job_id)
+        return self._token.last_status if last is None else last
+
     def continuation_token(self) -> str:
         """Job id, start, deadline (epoch seconds) and last status seen, as JSON."""
-        last = self._poller.last_status(self.job_id) or self._token.last_status
-        return attrs.evolve(self._token, last_status=last).dumps()
+        return attrs.evolve(self._token, last_status=self._last_status()).dumps()
 
     def __await__(self) -> Generator[Any, None, ExpansionResult]:
         return self.result().__await__()
 
     async def result(self) -> ExpansionResult:
-        remaining = self._token.deadline - time.time()
+        clock = self._poller.clock
+        begun = clock.monotonic()
+        if self._created is not None:
+            remaining = self._token.deadline - self._token.started_at - (begun - self._created)
+            before = begun - self._created
+        else:
+            # Resumed: time before this process took the wait over is only known as wall
+            # time (it may come from another machine).
+            remaining = self._token.deadline - clock.time()
+            before = max(0.0, clock.time() - self._token.started_at)
         future = self._poller.watch(
             self.job_id, poll_interval=self._poll_interval, max_interval=self._max_interval
         )
@@ -401,10 +566,11 @@ class ExpansionWaiter:
             async with asyncio.timeout(max(0.0, remaining)):
                 return await future
         except TimeoutError:
-            last = self._poller.last_status(self.job_id) or self._token.last_status
+            last = self._last_status()
             self._token = attrs.evolve(self._token, last_status=last)
+            waited = before + clock.monotonic() - begun
             raise ExpansionTimeoutError(
-                self.job_id, last, time.time() - self._token.started_at
+                self.job_id, last, waited, self._poller.last_error(self.job_id)
             ) from None
 
 
