@@ -29,19 +29,31 @@ Where the vendor's pages are silent, the emulator picks one behaviour:
 - Rotating a revoked key is 409: revocation is final.
 - Webhook deliveries go to webhooks active when the job turned terminal, signed with hex
   HMAC-SHA256 of the raw body, retried with doubling delays on non-2xx or connection errors.
+
+It can also misbehave the ways those thin pages allow, all off by default (see
+:class:`EmulatorConfig`): expansion jobs that end with an undocumented status
+(``final_status``, announced as ``content.failed``), statuses in another case
+(``status_case``), a ``/result`` that answers 404/409 for a while after the job reads
+``completed`` (``result_lag_seconds``, ``result_lag_status``), and, per job,
+``TutorFlowEmulator.override_status(job_id, value)`` with a string, ``None`` or
+:data:`MISSING`. Hanging polls and huge ``Retry-After`` values are :class:`Fault` kinds.
 """
 
-from tutorflow_async.testing.config import EmulatorConfig
+from tutorflow_async.testing._state import MISSING, Missing
+from tutorflow_async.testing.config import EmulatorConfig, StatusCase
 from tutorflow_async.testing.emulator import TutorFlowEmulator
 from tutorflow_async.testing.faults import Fault, FaultKind
 from tutorflow_async.testing.records import Counters, IssuedKey, RequestRecord
 
 __all__ = [
+    "MISSING",
     "Counters",
     "EmulatorConfig",
     "Fault",
     "FaultKind",
     "IssuedKey",
+    "Missing",
     "RequestRecord",
+    "StatusCase",
     "TutorFlowEmulator",
 ]

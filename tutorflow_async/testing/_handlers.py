@@ -337,21 +337,39 @@ class Endpoints:
         self.state.revoke_key(self._org(call), call.params["keyId"])
         return Reply(200)
 
+    def _view(self, *, overridden: bool) -> _wire.StatusView:
+        """Statuses in the configured case; per-job overrides only where they apply."""
+        if overridden:
+            return _wire.StatusView(self.config.status_case, self.state.status_overrides)
+        return _wire.StatusView(self.config.status_case)
+
     def create_expansion(self, call: Call) -> Reply:
-        """Create (or, for a known idempotency key, find) an expansion job; 200 either way."""
+        """Create (or, for a known idempotency key, find) an expansion job; 200 either way.
+
+        Per-job status overrides do not apply here, replays included.
+        """
         request = parse_expansion(call.headers, call.body)
         job, _created = self.state.create_expansion(self._org(call), request, call.now)
-        return json_reply(200, _wire.status_json(job, call.now))
+        return json_reply(200, _wire.status_json(job, call.now, self._view(overridden=False)))
 
     def get_expansion(self, call: Call) -> Reply:
         """Job status and output rows."""
         job = self.state.get_job(self._org(call), call.params["jobId"])
-        return json_reply(200, _wire.status_json(job, call.now))
+        return json_reply(200, _wire.status_json(job, call.now, self._view(overridden=True)))
 
     def get_result(self, call: Call) -> Reply:
-        """Job, outputs with manifests (once completed) and the combined manifest."""
+        """Job, outputs with manifests (once completed) and the combined manifest.
+
+        During ``result_lag_seconds`` after completion: ``result_lag_status`` (404 or 409)
+        with the documented error envelope instead, whatever a status override says.
+        """
         job = self.state.get_job(self._org(call), call.params["jobId"])
-        return json_reply(200, _wire.result_json(job, call.now))
+        if job.result_pending(call.now):
+            return error_reply(
+                self.config.result_lag_status,
+                f"the result of job {job.id!r} is not ready yet",
+            )
+        return json_reply(200, _wire.result_json(job, call.now, self._view(overridden=True)))
 
     def create_export(self, call: Call) -> Reply:
         """An already-completed job for UI-authored content; 201 new, 200 replayed."""
@@ -364,7 +382,8 @@ class Endpoints:
             _idempotency_key(call.headers, body),
             call.now,
         )
-        return json_reply(201 if created else 200, _wire.result_json(job, call.now))
+        view = self._view(overridden=False)
+        return json_reply(201 if created else 200, _wire.result_json(job, call.now, view))
 
     def create_webhook(self, call: Call) -> Reply:
         """Register a webhook; its signing secret is in this answer only."""

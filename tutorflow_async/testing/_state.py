@@ -7,13 +7,14 @@ and the time asked about, and tests can move time forward without sleeping.
 
 from __future__ import annotations
 
+import enum
 import heapq
 import json
 import random
 import secrets
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Final, Literal, Protocol, TypeVar
 
 import attrs
 
@@ -21,6 +22,22 @@ from tutorflow_async.testing import _auth
 
 JobStatus = Literal["queued", "processing", "completed", "failed"]
 JobKind = Literal["expansion", "export"]
+
+
+class Missing(enum.Enum):
+    """The type of :data:`MISSING`."""
+
+    MISSING = "MISSING"
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+#: A status override that leaves the ``status`` field out of the job object entirely.
+MISSING: Final = Missing.MISSING
+#: What a per-job override puts in ``job.status``: a string as is, ``None`` as JSON
+#: ``null``, or :data:`MISSING` (no ``status`` field at all).
+StatusOverride = str | None | Literal[Missing.MISSING]
 
 # Outputs are produced in this priority order, whatever order the request named them in.
 OUTPUT_RESOURCE_TYPES: dict[str, str] = {
@@ -91,6 +108,10 @@ class Job:
     payload: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
     classroom_id: str | None = None
     lesson_id: str | None = None
+    final_status: str | None = None
+    """What the job ends with instead of ``completed`` (``EmulatorConfig.final_status``)."""
+    result_lag_seconds: float = 0.0
+    """How long after completion ``/result`` is not ready yet."""
 
     @property
     def started_at(self) -> float:
@@ -102,13 +123,34 @@ class Job:
         """When the job becomes ``completed`` or ``failed``."""
         return self.started_at + self.processing_seconds
 
-    def status_at(self, now: float) -> JobStatus:
-        """The status an observer sees at ``now``."""
+    @property
+    def final(self) -> str:
+        """The status the job ends with: ``failed``, ``completed`` or its ``final_status``."""
+        if self.will_fail:
+            return "failed"
+        return self.final_status if self.final_status is not None else "completed"
+
+    @property
+    def terminal_event(self) -> str:
+        """The webhook event of its end: ``content.completed`` only when it has a result."""
+        return "content.completed" if self.final == "completed" else "content.failed"
+
+    def status_at(self, now: float) -> str:
+        """The status an observer sees at ``now``, in lower case as the docs spell it.
+
+        One of :data:`JobStatus`, or the job's ``final_status`` once it has ended.
+        """
         if now >= self.terminal_at:
-            return "failed" if self.will_fail else "completed"
+            return self.final
         if now >= self.started_at:
             return "processing"
         return "queued"
+
+    def result_pending(self, now: float) -> bool:
+        """Whether the job reads ``completed`` at ``now`` but its result is not ready yet."""
+        return self.status_at(now) == "completed" and now < (
+            self.terminal_at + self.result_lag_seconds
+        )
 
     def updated_at(self, now: float) -> float:
         """Time of the last status change as of ``now``."""
@@ -174,7 +216,11 @@ class EmulatorState:
         processing_seconds: float,
         failure_rate: float,
         seed: int,
+        final_status: str | None = None,
+        result_lag_seconds: float = 0.0,
     ) -> None:
+        self._final_status = final_status
+        self._result_lag_seconds = result_lag_seconds
         self._queued_seconds = queued_seconds
         self._processing_seconds = processing_seconds
         self._failure_rate = failure_rate
@@ -185,6 +231,8 @@ class EmulatorState:
         self.jobs: dict[str, Job] = {}
         self._idempotency: dict[tuple[str, str, str], str] = {}
         self.webhooks: dict[str, Webhook] = {}
+        # Per-job ``job.status`` replacements for GET .../{jobId} and .../result.
+        self.status_overrides: dict[str, StatusOverride] = {}
         self.jobs_created = 0
         # (terminal_at, job id) of jobs not yet reported as terminal, earliest first.
         self._pending_terminal: list[tuple[float, str]] = []
@@ -305,6 +353,8 @@ class EmulatorState:
             ),
             will_fail=will_fail,
             payload=request.payload,
+            final_status=self._final_status,
+            result_lag_seconds=self._result_lag_seconds,
         )
         self._remember(job, "expansion")
         return job, True

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
+
+import attrs
 
 from tutorflow_async.testing._state import (
     GENERATION_FAILED,
+    MISSING,
     OUTPUT_RESOURCE_TYPES,
     ApiKeyRecord,
     Job,
+    StatusOverride,
     Webhook,
 )
+from tutorflow_async.testing.config import StatusCase
 
 JSON = dict[str, Any]
 
@@ -54,6 +61,34 @@ def iso(timestamp: float | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def cased(status: str, case: StatusCase) -> str:
+    """A job status spelled as ``EmulatorConfig.status_case`` asks."""
+    if case == "upper":
+        return status.upper()
+    if case == "title":
+        return status.title()
+    return status
+
+
+_NO_OVERRIDES: Mapping[str, StatusOverride] = MappingProxyType({})
+
+
+@attrs.frozen
+class StatusView:
+    """How job statuses are rendered in one answer.
+
+    ``case`` applies to every job and output-row status; ``overrides`` (by job id)
+    replace the job object's ``status`` as is and leave everything else of the answer to
+    the job's real state.
+    """
+
+    case: StatusCase = "lower"
+    overrides: Mapping[str, StatusOverride] = _NO_OVERRIDES
+
+
+DOCUMENTED = StatusView()
+
+
 def _token(job: Job, output_type: str, purpose: str) -> str:
     # Derived rather than random so the same job always shows the same ids and URLs.
     digest = hashlib.sha256(f"{purpose}:{job.id}:{output_type}".encode()).hexdigest()
@@ -72,19 +107,22 @@ def _title(job: Job) -> str:
     return "Untitled content"
 
 
-def job_json(job: Job, now: float) -> JSON:
+def job_json(job: Job, now: float, view: StatusView = DOCUMENTED) -> JSON:
     """The ``job`` object as of ``now``."""
     status = job.status_at(now)
+    shown: StatusOverride = view.overrides.get(job.id, cased(status, view.case))
     body: JSON = {
         "id": job.id,
         "sourceType": job.source_type,
-        "status": status,
+        "status": shown,
         "requestedOutputs": list(job.requested_outputs),
         "idempotencyKey": job.idempotency_key,
         "createdAt": iso(job.created_at),
         "updatedAt": iso(job.updated_at(now)),
         "completedAt": iso(job.completed_at(now)),
     }
+    if shown is MISSING:
+        del body["status"]
     if job.classroom_id is not None:
         body["classroomId"] = job.classroom_id
         body["lessonId"] = job.lesson_id
@@ -108,8 +146,13 @@ def _output_manifest(job: Job, output_type: str) -> JSON:
     }
 
 
-def outputs_json(job: Job, now: float, *, manifests: bool) -> list[JSON]:
-    """The output rows, in priority order; manifests only on completed rows when asked."""
+def outputs_json(
+    job: Job, now: float, *, manifests: bool, view: StatusView = DOCUMENTED
+) -> list[JSON]:
+    """The output rows, in priority order; manifests only on completed rows when asked.
+
+    A row's status is the job's real one (in ``view.case``); overrides never reach rows.
+    """
     status = job.status_at(now)
     rows: list[JSON] = []
     for output_type in job.requested_outputs:
@@ -117,7 +160,7 @@ def outputs_json(job: Job, now: float, *, manifests: bool) -> list[JSON]:
             "outputType": output_type,
             "resourceType": OUTPUT_RESOURCE_TYPES[output_type],
             "resourceId": _resource_id(job, output_type) if status == "completed" else None,
-            "status": status,
+            "status": cased(status, view.case),
         }
         if status == "failed":
             row["error"] = {
@@ -130,14 +173,23 @@ def outputs_json(job: Job, now: float, *, manifests: bool) -> list[JSON]:
     return rows
 
 
-def status_json(job: Job, now: float) -> JSON:
+def status_json(job: Job, now: float, view: StatusView = DOCUMENTED) -> JSON:
     """Body of the status endpoint (and of create)."""
-    return {"job": job_json(job, now), "outputs": outputs_json(job, now, manifests=False)}
+    return {
+        "job": job_json(job, now, view),
+        "outputs": outputs_json(job, now, manifests=False, view=view),
+    }
 
 
-def result_json(job: Job, now: float) -> JSON:
-    """Body of the result endpoint: manifests once completed, errors once failed."""
-    body: JSON = {"job": job_json(job, now), "outputs": outputs_json(job, now, manifests=True)}
+def result_json(job: Job, now: float, view: StatusView = DOCUMENTED) -> JSON:
+    """Body of the result endpoint: manifests once completed, errors once failed.
+
+    A job that ended with another status (``final_status``) has neither.
+    """
+    body: JSON = {
+        "job": job_json(job, now, view),
+        "outputs": outputs_json(job, now, manifests=True, view=view),
+    }
     if job.status_at(now) == "completed":
         body["manifest"] = {
             "title": _title(job),
@@ -194,13 +246,17 @@ def webhook_json(hook: Webhook, *, with_secret: bool) -> JSON:
     return body
 
 
-def webhook_event_body(event: str, job: Job) -> bytes:
-    """The raw bytes of a delivery; the signature is computed over exactly these."""
+def webhook_event_body(event: str, job: Job, case: StatusCase = "lower") -> bytes:
+    """The raw bytes of a delivery; the signature is computed over exactly these.
+
+    ``status`` is the status the job ended with, in ``case``; per-job overrides do not
+    reach deliveries.
+    """
     return dumps(
         {
             "event": event,
             "jobId": job.id,
-            "status": job.status_at(job.terminal_at),
+            "status": cased(job.final, case),
             "sourceType": job.source_type,
             "requestedOutputs": list(job.requested_outputs),
             "completedAt": iso(job.terminal_at),

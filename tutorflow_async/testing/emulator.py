@@ -37,14 +37,14 @@ from tutorflow_async.testing._routing import (
     decoded_segments,
     split_raw_target,
 )
-from tutorflow_async.testing._state import EmulatorState, Job, JobStatus
+from tutorflow_async.testing._state import MISSING, EmulatorState, Job, StatusOverride
 from tutorflow_async.testing.config import EmulatorConfig
 from tutorflow_async.testing.faults import IN_TRANSIT_KINDS, Fault, FaultPlan
 from tutorflow_async.testing.ratelimit import SlidingWindowLimiter
 from tutorflow_async.testing.records import Counters, IssuedKey, RequestRecord
 from tutorflow_async.testing.webhooks import WebhookSender
 
-__all__ = ["TutorFlowEmulator"]
+__all__ = ["MISSING", "TutorFlowEmulator"]
 
 logger = logging.getLogger("tutorflow_async.testing")
 
@@ -69,6 +69,8 @@ class TutorFlowEmulator(AsyncServerContext):
             processing_seconds=cfg.processing_seconds,
             failure_rate=cfg.failure_rate,
             seed=cfg.seed,
+            final_status=cfg.final_status,
+            result_lag_seconds=cfg.result_lag_seconds,
         )
         self._tokens = _auth.AdminTokens()
         self._endpoints = Endpoints(self._state, cfg, self._tokens)
@@ -189,6 +191,27 @@ class TutorFlowEmulator(AsyncServerContext):
             rate_limit_per_minute=record.rate_limit_per_minute,
         )
 
+    def override_status(self, job_id: str, value: StatusOverride) -> None:
+        """Make ``GET .../expansions/{job_id}`` and ``.../result`` show ``value`` as the
+        job's ``status`` until :meth:`clear_status_override`.
+
+        ``value`` is a string (sent as is, ``status_case`` not applied, even ``""``),
+        ``None`` (sent as JSON ``null``) or :data:`MISSING` (the job object has no
+        ``status`` field at all). Only the job object's ``status`` changes: its output
+        rows, manifests, errors and timestamps, the result lag, the create answer (also
+        an idempotent replay) and webhook deliveries follow the job's real state. A later
+        call replaces an earlier one. ``KeyError`` if the emulator has no such job.
+        """
+        if job_id not in self._state.jobs:
+            raise KeyError(job_id)
+        if value is not None and value is not MISSING and not isinstance(value, str):
+            raise TypeError(f"value must be a str, None or MISSING, got {value!r}")
+        self._state.status_overrides[job_id] = value
+
+    def clear_status_override(self, job_id: str) -> None:
+        """Show the job's real status again; nothing happens if it had no override."""
+        self._state.status_overrides.pop(job_id, None)
+
     def add_fault(self, fault: Fault) -> None:
         """Inject ``fault``; faults are consulted in the order they were added."""
         self._faults.add(fault)
@@ -257,8 +280,9 @@ class TutorFlowEmulator(AsyncServerContext):
         """The internal record of a job (``KeyError`` if unknown)."""
         return self._state.jobs[job_id]
 
-    def job_status(self, job_id: str) -> JobStatus:
-        """The status a client would see for this job right now."""
+    def job_status(self, job_id: str) -> str:
+        """The job's status right now, in lower case: one of the documented four, or its
+        ``final_status`` once ended (before ``status_case`` and per-job overrides)."""
         return self._state.jobs[job_id].status_at(self.now())
 
     # -- the server -----------------------------------------------------------------------
@@ -425,10 +449,11 @@ class TutorFlowEmulator(AsyncServerContext):
 
     def _announce_terminal_jobs(self) -> None:
         for job in self._state.pop_newly_terminal(self.now()):
-            event = "content.failed" if job.will_fail else "content.completed"
+            # A job that ended without a result (final_status) is announced as failed.
+            event = job.terminal_event
             subscribers = self._state.subscribers(job.organization_id, event)
             if not subscribers:
                 continue
-            body = _wire.webhook_event_body(event, job)
+            body = _wire.webhook_event_body(event, job, self.config.status_case)
             for hook in subscribers:
                 self._webhooks.send(hook, event, body)
