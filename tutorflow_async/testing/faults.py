@@ -58,6 +58,20 @@ class Fault:
     response is replaced: "the server created the job, then the connection died". The
     in-transit kinds (``"slow_body"``, ``"truncated"``) always run the handler first: what
     they damage is its answer.
+
+    Two misbehaviours the vendor's pages leave open are plain faults:
+
+    - a poll that hangs: a ``"delay"`` longer than any client timeout, on every status
+      poll; :meth:`TutorFlowEmulator.close` still returns promptly (a pending delay is cut
+      short and its connection reset, then the server gets ``shutdown_timeout``)::
+
+          Fault(kind="delay", delay=86400, method="GET",
+                path="/v1/content/integrations/expansions/{jobId}", times=None)
+
+    - a huge ``Retry-After`` (the docs say nothing about the header): a 429 asking the
+      client to come back in a day, which a client must cap by its own deadline::
+
+          Fault(kind="status", status=429, retry_after=86400)
     """
 
     kind: FaultKind = attrs.field(validator=v.in_(FAULT_KINDS))
