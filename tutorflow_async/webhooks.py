@@ -297,7 +297,8 @@ def parse_delivery(
 @attrs.define
 class WebhookCounters:
     """What a receiver has seen. ``received`` = ``accepted`` + ``duplicates`` +
-    ``rejected_signature`` + ``rejected_body`` (413 too large, 400 unreadable)."""
+    ``rejected_signature`` (401 missing or bad, 400 more than one signature header) +
+    ``rejected_body`` (413 too large, 400 unreadable)."""
 
     received: int = 0
     accepted: int = 0
@@ -348,6 +349,17 @@ def _non_negative_int(value: object, name: str) -> int:
     return value
 
 
+def _header_values(headers: Mapping[str, str], name: str) -> list[str]:
+    """Every value of header ``name``, compared case-insensitively.
+
+    Iterating ``items()`` sees each occurrence both in a multidict (aiohttp's
+    ``CIMultiDictProxy`` keeps repeated headers) and in a plain dict whose keys differ
+    only in case.
+    """
+    lowered = name.lower()
+    return [item for key, item in headers.items() if key.lower() == lowered]
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     # aiohttp's headers are case-insensitive; a plain dict from another framework may not be.
     value = headers.get(name)
@@ -375,7 +387,8 @@ class WebhookReceiver:
     - the futures of :meth:`subscribe`, for terminal events.
 
     Repeated deliveries (same job id, event and status; the last ``dedupe_size`` kept) are
-    answered 200 ``{"duplicate": true}`` and dispatched nowhere. Call :meth:`aclose` (or
+    answered 200 ``{"duplicate": true}`` and dispatched nowhere. A delivery with more than
+    one signature header is refused with 400 (see :meth:`receive`). Call :meth:`aclose` (or
     use ``async with receiver:``) when done: it ends iterators, cancels pending
     subscriptions and finishes callbacks. Use it from one event loop.
 
@@ -429,9 +442,20 @@ class WebhookReceiver:
     def receive(self, raw_body: bytes, headers: Mapping[str, str]) -> WebhookVerdict:
         """Judge one delivery from its raw body and headers, and dispatch it if new.
 
-        Order: size (413), signature (401), JSON and job id (400), duplicate (200,
-        ``{"duplicate": true}``), accepted (200). Call it from the event loop (callbacks
-        are scheduled as tasks on it); it never blocks, so the answer goes out at once.
+        Order: closed (503), size (413), more than one signature header (400), signature
+        (401), JSON and job id (400), duplicate (200, ``{"duplicate": true}``), accepted
+        (200). Call it from the event loop (callbacks are scheduled as tasks on it); it
+        never blocks, so the answer goes out at once.
+
+        More than one ``X-Content-Integration-Signature`` header is refused as ambiguous,
+        before any HMAC is computed and even when one of them is valid: TutorFlow sends
+        exactly one, so a second one was added on the way (a proxy, a replay that appends
+        its own guess) and no single value can be said to sign the body. Accepting "any
+        valid one" would let an attacker add guesses next to a genuine header; using the
+        first or the last would depend on the order an intermediary wrote them. The
+        answer is 400, not 401: the request is malformed rather than unauthenticated, and
+        the operator reading the counters and logs then looks at what rewrites headers,
+        not at the secret. It is counted in ``rejected_signature``.
         """
         event_header = _header(headers, defaults.WEBHOOK_EVENT_HEADER)
         if self._closed:
@@ -440,7 +464,11 @@ class WebhookReceiver:
         if len(body) > self._max_body_bytes:
             return self._too_large(event_header)
         self.counters.received += 1
-        signature = _header(headers, defaults.WEBHOOK_SIGNATURE_HEADER)
+        signatures = _header_values(headers, defaults.WEBHOOK_SIGNATURE_HEADER)
+        if len(signatures) > 1:
+            self.counters.rejected_signature += 1
+            return self._verdict(400, "more than one signature header", event_header)
+        signature = signatures[0] if signatures else None
         if signature is None or not signature.strip():
             self.counters.rejected_signature += 1
             return self._verdict(401, "missing signature", event_header)
