@@ -18,6 +18,11 @@ Two layers, kept apart so the decisions can be tested without a server:
 
 Signatures are always checked on the bytes as received: re-serialised JSON (parsed, then
 dumped again) has different bytes and would never verify.
+
+Everything the receiver holds per job is bounded: the duplicate-detection memory
+(``dedupe_size``), the recent terminal events (``recent_size``) and the ``events()``
+queue (``queue_size``). A subscription lives until its event resolves it, it is
+cancelled, or :meth:`~WebhookReceiver.unsubscribe` removes it.
 """
 
 from __future__ import annotations
@@ -562,7 +567,12 @@ class WebhookReceiver:
         """A future resolved with the first terminal event of ``job_id``.
 
         Resolved at once if that event already arrived (one of the last ``recent_size``
-        jobs). Cancel the future to stop waiting; :meth:`aclose` cancels pending ones.
+        jobs). The receiver holds a pending future until the event resolves it, so a
+        subscriber that stops waiting for another reason (its job was polled to the end,
+        its wait timed out) must let go of it: cancel the future, or call
+        :meth:`unsubscribe`. A cancelled future leaves the receiver when the loop runs its
+        done callbacks (the next iteration), and the job's entry goes with its last
+        subscriber. :meth:`aclose` cancels all pending ones.
         """
         if not isinstance(job_id, str) or not job_id:
             raise InvalidArgumentError("job_id", "must be a non-empty string")
@@ -574,16 +584,35 @@ class WebhookReceiver:
             future.cancel()
         else:
             self._subscribers.setdefault(job_id, set()).add(future)
-            future.add_done_callback(functools.partial(self._unsubscribe, job_id))
+            future.add_done_callback(functools.partial(self._forget, job_id))
         return future
 
-    def _unsubscribe(self, job_id: str, future: asyncio.Future[WebhookDelivery]) -> None:
+    def unsubscribe(self, job_id: str, future: asyncio.Future[WebhookDelivery]) -> bool:
+        """Stop ``future`` (from ``subscribe(job_id)``) waiting: remove it and cancel it.
+
+        Returns whether it was still subscribed (``False`` once resolved, cancelled or
+        removed, and for a future this receiver never handed out). Removal is immediate;
+        the future is cancelled so that nothing awaiting it hangs.
+        """
+        waiting = self._subscribers.get(job_id)
+        if waiting is None or future not in waiting:
+            return False
+        self._forget(job_id, future)
+        future.cancel()
+        return True
+
+    def _forget(self, job_id: str, future: asyncio.Future[WebhookDelivery]) -> None:
         # Keeps a cancelled wait from holding memory until its job's event (maybe never).
         waiting = self._subscribers.get(job_id)
         if waiting is not None:
             waiting.discard(future)
             if not waiting:
                 del self._subscribers[job_id]
+
+    @property
+    def subscriptions(self) -> int:
+        """Subscribed futures still pending (a cancelled one stops counting at once)."""
+        return sum(1 for futures in self._subscribers.values() for f in futures if not f.done())
 
     async def events(self) -> AsyncIterator[WebhookDelivery]:
         """Accepted events, oldest first, until the receiver is closed.

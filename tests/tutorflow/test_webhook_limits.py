@@ -1,10 +1,14 @@
-"""The receiver's limits: more than one signature header is refused (400)."""
+"""The receiver's limits: more than one signature header (400), and subscriptions and
+per-job memory that do not grow without bound."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import hashlib
 import hmac
 import json
+import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +17,7 @@ import pytest
 
 import tutorflow_async as tf
 from tutorflow_async import webhooks
-from tutorflow_async.webhooks import WebhookReceiver
+from tutorflow_async.webhooks import WebhookDelivery, WebhookReceiver
 
 SECRET = "whsec_limits-test-secret-0123456789"
 SIG = "X-Content-Integration-Signature"
@@ -91,3 +95,80 @@ def test_two_signature_headers_differing_in_case_are_refused(valid_first: bool) 
     )
     assert verdict.delivery is None
     assert receiver.counters.rejected_signature == 1
+
+
+# ---------------------------------------------------------------- subscriptions and memory
+
+
+async def test_cancel_and_unsubscribe_remove_subscriptions() -> None:
+    async with WebhookReceiver(SECRET) as receiver:
+        a, b = receiver.subscribe("job_s"), receiver.subscribe("job_s")
+        other = receiver.subscribe("job_t")
+        assert receiver.subscriptions == 3
+        a.cancel()
+        assert receiver.subscriptions == 2  # stops counting at once
+        await asyncio.sleep(0)
+        assert set(receiver._subscribers) == {"job_s", "job_t"}  # b still waits on job_s
+
+        assert receiver.unsubscribe("job_s", b) is True
+        assert b.cancelled()
+        assert set(receiver._subscribers) == {"job_t"}  # gone with its last subscriber
+        assert receiver.unsubscribe("job_s", b) is False
+        assert receiver.unsubscribe("job_t", b) is False  # not this job's future
+        foreign: asyncio.Future[WebhookDelivery] = asyncio.get_running_loop().create_future()
+        assert receiver.unsubscribe("job_t", foreign) is False
+        assert not foreign.cancelled()
+
+        body = event_body("job_t")
+        receiver.receive(body, signed(body))
+        assert other.done() and receiver.subscriptions == 0
+        await asyncio.sleep(0)
+        assert receiver._subscribers == {}
+        assert receiver.unsubscribe("job_t", other) is False  # resolved: nothing to remove
+
+
+def _cycle(receiver: WebhookReceiver, i: int, how: str) -> None:
+    job_id = "job_same" if i % 2 else f"job_{i}"
+    future = receiver.subscribe(job_id)
+    if how == "cancel":
+        future.cancel()
+    else:
+        assert receiver.unsubscribe(job_id, future)
+
+
+@pytest.mark.parametrize("how", ["cancel", "unsubscribe"])
+async def test_ten_thousand_subscribe_then_cancel_cycles_leave_nothing(how: str) -> None:
+    async with WebhookReceiver(SECRET) as receiver:
+        for i in range(1000):  # warm-up: caches, interned strings, the loop's own buffers
+            _cycle(receiver, i, how)
+            await asyncio.sleep(0)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for i in range(10_000):
+                _cycle(receiver, i, how)
+                await asyncio.sleep(0)
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert receiver.subscriptions == 0
+        assert receiver._subscribers == {}
+    # 10,000 leaked futures would be megabytes; flat is a few kilobytes of noise.
+    assert grown < 64 * 1024, grown
+
+
+async def test_per_job_memory_is_bounded_for_unsubscribed_jobs() -> None:
+    async with WebhookReceiver(SECRET, dedupe_size=100, recent_size=50, queue_size=10) as r:
+        for i in range(1000):
+            for event in ("content.completed", "content.failed"):
+                body = json.dumps({"event": event, "jobId": f"job_{i}"}).encode()
+                assert r.receive(body, signed(body)).status == 200
+        assert len(r._seen) == 100
+        assert len(r._recent) == 50
+        assert r._queue.qsize() == 10
+        assert r._subscribers == {} and r.subscriptions == 0
+        # The newest are the ones kept: the latest job's repeat is still a duplicate.
+        latest = json.dumps({"event": "content.failed", "jobId": "job_999"}).encode()
+        assert r.receive(latest, signed(latest)).duplicate
