@@ -19,7 +19,8 @@ Two layers, kept apart so the decisions can be tested without a server:
 Signatures are always checked on the bytes as received: re-serialised JSON (parsed, then
 dumped again) has different bytes and would never verify.
 
-Everything the receiver holds per job is bounded: the duplicate-detection memory
+Everything the receiver holds is bounded: the body (``max_body_bytes``) and the time it
+may take to arrive (``read_timeout``, 408 past it), the duplicate-detection memory
 (``dedupe_size``), the recent terminal events (``recent_size``) and the ``events()``
 queue (``queue_size``). A subscription lives until its event resolves it, it is
 cancelled, or :meth:`~WebhookReceiver.unsubscribe` removes it.
@@ -65,6 +66,13 @@ __all__ = [
 ]
 
 logger: Final = logging.getLogger("tutorflow_async")
+
+# ---------------------------------------------------------------- defaults
+# (to move to edu_async_core.defaults with the other WEBHOOK_* values)
+
+#: Seconds the whole request body may take to arrive once the headers are in; past it
+#: the delivery is answered 408 (a body trickled byte by byte no longer holds a handler).
+WEBHOOK_READ_TIMEOUT: Final = 10.0
 
 # After stripping and lower-casing: exactly one SHA-256 digest in hex.
 _HEX_SHA256: Final = re.compile(r"[0-9a-f]{64}")
@@ -303,13 +311,16 @@ def parse_delivery(
 class WebhookCounters:
     """What a receiver has seen. ``received`` = ``accepted`` + ``duplicates`` +
     ``rejected_signature`` (401 missing or bad, 400 more than one signature header) +
-    ``rejected_body`` (413 too large, 400 unreadable)."""
+    ``rejected_body`` (413 too large, 400 unreadable) + ``rejected_timeout`` (408).
+    Deliveries refused because the receiver is closed (503) are not counted."""
 
     received: int = 0
     accepted: int = 0
     duplicates: int = 0
     rejected_signature: int = 0
     rejected_body: int = 0
+    #: Bodies that did not arrive within ``read_timeout`` (answered 408).
+    rejected_timeout: int = 0
     #: ``on_event`` calls that raised (logged, never answered to the sender).
     callback_errors: int = 0
     #: Events dropped from the ``events()`` queue because nobody was reading it.
@@ -354,6 +365,14 @@ def _non_negative_int(value: object, name: str) -> int:
     return value
 
 
+def _positive_seconds(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise InvalidArgumentError(name, f"must be a number of seconds > 0, got {value!r}")
+    if value == float("inf"):
+        raise InvalidArgumentError(name, "must be finite")
+    return float(value)
+
+
 def _header_values(headers: Mapping[str, str], name: str) -> list[str]:
     """Every value of header ``name``, compared case-insensitively.
 
@@ -392,8 +411,10 @@ class WebhookReceiver:
     - the futures of :meth:`subscribe`, for terminal events.
 
     Repeated deliveries (same job id, event and status; the last ``dedupe_size`` kept) are
-    answered 200 ``{"duplicate": true}`` and dispatched nowhere. A delivery with more than
-    one signature header is refused with 400 (see :meth:`receive`). Call :meth:`aclose` (or
+    answered 200 ``{"duplicate": true}`` and dispatched nowhere. The aiohttp shells also
+    answer 408 when the body takes longer than ``read_timeout`` seconds to arrive. A
+    delivery with more than one signature header is refused with 400 (see
+    :meth:`receive`). Call :meth:`aclose` (or
     use ``async with receiver:``) when done: it ends iterators, cancels pending
     subscriptions and finishes callbacks. Use it from one event loop.
 
@@ -412,6 +433,7 @@ class WebhookReceiver:
         queue_size: int = defaults.WEBHOOK_QUEUE_SIZE,
         max_body_bytes: int = defaults.WEBHOOK_MAX_BODY_BYTES,
         callback_grace: float = defaults.WEBHOOK_CALLBACK_GRACE,
+        read_timeout: float = WEBHOOK_READ_TIMEOUT,
     ) -> None:
         self._secrets = _secrets(secret)
         if on_event is not None and not callable(on_event):
@@ -426,6 +448,7 @@ class WebhookReceiver:
         if not isinstance(callback_grace, int | float) or callback_grace < 0:
             raise InvalidArgumentError("callback_grace", "must be a number >= 0")
         self._callback_grace = float(callback_grace)
+        self._read_timeout = _positive_seconds(read_timeout, "read_timeout")
         self.counters = WebhookCounters()
         # Ordered so the least recently seen key or job is the one dropped when full.
         self._seen: OrderedDict[DeliveryKey, None] = OrderedDict()
@@ -501,6 +524,17 @@ class WebhookReceiver:
         self.counters.received += 1
         self.counters.rejected_body += 1
         return self._verdict(413, "body too large", event_header)
+
+    def _timed_out(self, remote: str | None, event_header: str | None) -> WebhookVerdict:
+        self.counters.received += 1
+        self.counters.rejected_timeout += 1
+        # The remote address only: the body (partial, unverified) and the headers stay out.
+        logger.warning(
+            "webhook delivery from %s: body not received within %.3g s, answered 408",
+            remote or "an unknown address",
+            self._read_timeout,
+        )
+        return self._verdict(408, "body not received in time", event_header)
 
     def _verdict(self, status: int, error: str, event_header: str | None) -> WebhookVerdict:
         # The error text is ours (never the secret, the signature or the body).
@@ -632,26 +666,37 @@ class WebhookReceiver:
     # -- aiohttp shells ---------------------------------------------------------------
 
     async def handler(self, request: web.Request) -> web.Response:
-        """aiohttp handler: reads the raw body (refusing oversize first) and answers."""
+        """aiohttp handler: reads the raw body and answers with :meth:`receive`'s verdict.
+
+        A declared ``Content-Length`` over ``max_body_bytes`` is refused (413) before
+        reading. The whole body must then arrive within ``read_timeout`` seconds of the
+        handler starting (once the headers are in): past it the answer is 408 with
+        ``Connection: close``, logged at WARNING with the remote address.
+        """
+        event_header = request.headers.get(defaults.WEBHOOK_EVENT_HEADER)
         if not self._closed:
             declared = request.content_length
             if declared is not None and declared > self._max_body_bytes:
                 # Refused from the header alone: the body is never read.
-                return self._respond(
-                    self._too_large(request.headers.get(defaults.WEBHOOK_EVENT_HEADER))
-                )
+                return self._respond(self._too_large(event_header))
         try:
-            # Bounded by the app's client_max_size (app() sets it to max_body_bytes).
-            raw_body = await request.read()
+            # Bounded in size by the app's client_max_size (app() sets it to
+            # max_body_bytes) and in time by read_timeout.
+            async with asyncio.timeout(self._read_timeout):
+                raw_body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return self._respond(
-                self._too_large(request.headers.get(defaults.WEBHOOK_EVENT_HEADER))
-            )
+            return self._respond(self._too_large(event_header))
+        except TimeoutError:
+            return self._respond(self._timed_out(request.remote, event_header))
         return self._respond(self.receive(raw_body, request.headers))
 
     @staticmethod
     def _respond(verdict: WebhookVerdict) -> web.Response:
-        return web.json_response(dict(verdict.body), status=verdict.status)
+        response = web.json_response(dict(verdict.body), status=verdict.status)
+        if verdict.status == 408:
+            # The rest of the body may still be on its way: do not keep the connection.
+            response.force_close()
+        return response
 
     def app(self, path: str = defaults.WEBHOOK_PATH) -> web.Application:
         """An aiohttp app serving :meth:`handler` on ``POST path``."""

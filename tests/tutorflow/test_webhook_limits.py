@@ -1,19 +1,23 @@
-"""The receiver's limits: more than one signature header (400), and subscriptions and
-per-job memory that do not grow without bound."""
+"""The receiver's limits: more than one signature header (400), subscriptions and per-job
+memory that do not grow without bound, and a read timeout on the body (408)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import hmac
 import json
+import logging
+import time
 import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
+from yarl import URL
 
 import tutorflow_async as tf
 from tutorflow_async import webhooks
@@ -172,3 +176,120 @@ async def test_per_job_memory_is_bounded_for_unsubscribed_jobs() -> None:
         # The newest are the ones kept: the latest job's repeat is still a duplicate.
         latest = json.dumps({"event": "content.failed", "jobId": "job_999"}).encode()
         assert r.receive(latest, signed(latest)).duplicate
+
+
+# ---------------------------------------------------------------- read timeout (408)
+
+
+async def trickled_post(
+    url: str, body: bytes, *, every: float, piece: int = 1, chunked: bool = False
+) -> tuple[int, dict[str, str], float]:
+    """POST ``body`` over a raw socket, ``piece`` bytes every ``every`` seconds.
+
+    Returns (status, response headers, seconds until the response's head arrived). The
+    trickle stops as soon as the response is in.
+    """
+    target = URL(url)
+    assert target.host is not None and target.port is not None
+    reader, writer = await asyncio.open_connection(target.host, target.port)
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(body)}"
+    head = (
+        f"POST {target.path} HTTP/1.1\r\nHost: {target.host}:{target.port}\r\n"
+        f"Content-Type: application/json\r\n{EVT}: content.completed\r\n"
+        f"{SIG}: {independent_hmac(body)}\r\n{framing}\r\n\r\n"
+    )
+    started = time.monotonic()
+    writer.write(head.encode())
+
+    async def trickle() -> None:
+        for i in range(0, len(body), piece):
+            part = body[i : i + piece]
+            writer.write(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
+            await writer.drain()
+            await asyncio.sleep(every)
+        if chunked:
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+
+    sender = asyncio.create_task(trickle())
+    try:
+        raw_head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        elapsed = time.monotonic() - started
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    lines = raw_head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+    return status, headers, elapsed
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_trickled_body_gets_408_within_read_timeout(
+    http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture, chunked: bool
+) -> None:
+    read_timeout = 0.3
+    body = event_body("job_trickled", padding="x" * 200)
+    async with (
+        WebhookReceiver(SECRET, read_timeout=read_timeout) as receiver,
+        receiver.serve() as url,
+    ):
+        with caplog.at_level(logging.WARNING, logger="tutorflow_async"):
+            # ~250 bytes at 20 bytes/s would take over 12 s to arrive.
+            status, headers, elapsed = await trickled_post(url, body, every=0.05, chunked=chunked)
+        assert status == 408
+        assert headers.get("connection", "").lower() == "close"
+        assert read_timeout <= elapsed < read_timeout + 0.7
+        assert receiver.counters.rejected_timeout == 1
+        assert receiver.counters.received == 1
+        assert receiver.counters.accepted == 0
+
+        # The next delivery, sent normally, is accepted at once.
+        good = event_body("job_after")
+        async with http.post(url, data=good, headers=signed(good)) as response:
+            assert response.status == 200
+            assert await response.json() == {"received": True, "duplicate": False}
+        assert receiver.counters.accepted == 1
+
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "408" in r.getMessage()
+    ]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert "127.0.0.1" in message
+    for secret_or_body in (SECRET, independent_hmac(body), "job_trickled", "xxxx"):
+        assert secret_or_body not in caplog.text
+
+
+async def test_slow_body_within_read_timeout_is_accepted() -> None:
+    body = event_body("job_slow_but_on_time")
+    async with WebhookReceiver(SECRET, read_timeout=2.0) as receiver, receiver.serve() as url:
+        # The whole body in about 0.2 s, in ten pieces.
+        status, _, elapsed = await trickled_post(url, body, every=0.02, piece=len(body) // 10 + 1)
+    assert status == 200
+    assert elapsed < 2.0
+    assert receiver.counters.accepted == 1
+    assert receiver.counters.rejected_timeout == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"read_timeout": 0}, "read_timeout"),
+        ({"read_timeout": -1.0}, "read_timeout"),
+        ({"read_timeout": True}, "read_timeout"),
+        ({"read_timeout": "10"}, "read_timeout"),
+        ({"read_timeout": float("inf")}, "read_timeout"),
+        ({"read_timeout": float("nan")}, "read_timeout"),
+    ],
+)
+def test_bad_limits_fail_fast(kwargs: dict[str, Any], argument: str) -> None:
+    with pytest.raises(tf.InvalidArgumentError, match=argument):
+        WebhookReceiver(SECRET, **kwargs)
