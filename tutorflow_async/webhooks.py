@@ -20,10 +20,11 @@ Signatures are always checked on the bytes as received: re-serialised JSON (pars
 dumped again) has different bytes and would never verify.
 
 Everything the receiver holds is bounded: the body (``max_body_bytes``) and the time it
-may take to arrive (``read_timeout``, 408 past it), the duplicate-detection memory
-(``dedupe_size``), the recent terminal events (``recent_size``) and the ``events()``
-queue (``queue_size``). A subscription lives until its event resolves it, it is
-cancelled, or :meth:`~WebhookReceiver.unsubscribe` removes it.
+may take to arrive (``read_timeout``, 408 past it), the ``on_event`` callbacks running at
+once (``max_pending_callbacks``, 503 with ``Retry-After`` past it), the duplicate-detection
+memory (``dedupe_size``), the recent terminal events (``recent_size``) and the
+``events()`` queue (``queue_size``). A subscription lives until its event resolves it,
+it is cancelled, or :meth:`~WebhookReceiver.unsubscribe` removes it.
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ logger: Final = logging.getLogger("tutorflow_async")
 #: Seconds the whole request body may take to arrive once the headers are in; past it
 #: the delivery is answered 408 (a body trickled byte by byte no longer holds a handler).
 WEBHOOK_READ_TIMEOUT: Final = 10.0
+#: ``on_event`` callbacks running at once; a new event past it is answered 503.
+WEBHOOK_MAX_PENDING_CALLBACKS: Final = 100
+#: ``Retry-After`` seconds on a 503 answered because the callbacks are at their limit.
+WEBHOOK_BUSY_RETRY_AFTER: Final = 1
 
 # After stripping and lower-casing: exactly one SHA-256 digest in hex.
 _HEX_SHA256: Final = re.compile(r"[0-9a-f]{64}")
@@ -311,8 +316,9 @@ def parse_delivery(
 class WebhookCounters:
     """What a receiver has seen. ``received`` = ``accepted`` + ``duplicates`` +
     ``rejected_signature`` (401 missing or bad, 400 more than one signature header) +
-    ``rejected_body`` (413 too large, 400 unreadable) + ``rejected_timeout`` (408).
-    Deliveries refused because the receiver is closed (503) are not counted."""
+    ``rejected_body`` (413 too large, 400 unreadable) + ``rejected_timeout`` (408) +
+    ``rejected_busy`` (503, callbacks at their limit). Deliveries refused because the
+    receiver is closed (503) are not counted."""
 
     received: int = 0
     accepted: int = 0
@@ -321,6 +327,9 @@ class WebhookCounters:
     rejected_body: int = 0
     #: Bodies that did not arrive within ``read_timeout`` (answered 408).
     rejected_timeout: int = 0
+    #: New events refused with 503 + ``Retry-After`` because ``max_pending_callbacks``
+    #: callbacks were running; none of them was remembered, so their retries count again.
+    rejected_busy: int = 0
     #: ``on_event`` calls that raised (logged, never answered to the sender).
     callback_errors: int = 0
     #: Events dropped from the ``events()`` queue because nobody was reading it.
@@ -333,8 +342,11 @@ class WebhookVerdict:
 
     status: int
     body: Mapping[str, Any]
-    #: The parsed event when the delivery was verified and readable (also for duplicates).
+    #: The parsed event when the delivery was verified and readable (also for duplicates
+    #: and for a 503 answered because the callbacks were busy).
     delivery: WebhookDelivery | None = None
+    #: Extra response headers (``Retry-After`` on a busy 503).
+    headers: Mapping[str, str] = attrs.field(factory=dict)
 
     @property
     def duplicate(self) -> bool:
@@ -362,6 +374,12 @@ def _secrets(value: object) -> tuple[Secret, ...]:
 def _non_negative_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidArgumentError(name, f"must be an int >= 0, got {value!r}")
+    return value
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(name, f"must be an int >= 1, got {value!r}")
     return value
 
 
@@ -405,7 +423,10 @@ class WebhookReceiver:
     event goes to:
 
     - ``on_event(delivery)``, sync or async, run in its own task so a slow callback never
-      delays the sender's 2xx (errors are logged and counted in ``callback_errors``);
+      delays the sender's 2xx (errors are logged and counted in ``callback_errors``). At
+      most ``max_pending_callbacks`` run at once: a new event arriving when they all are
+      busy is answered 503 with ``Retry-After: 1`` (:data:`WEBHOOK_BUSY_RETRY_AFTER`) and
+      is neither dispatched nor remembered, so the sender's retry is processed as new;
     - the queue behind ``async for delivery in receiver`` (or ``receiver.events()``),
       bounded by ``queue_size``: when nobody reads it the oldest events are dropped;
     - the futures of :meth:`subscribe`, for terminal events.
@@ -434,6 +455,7 @@ class WebhookReceiver:
         max_body_bytes: int = defaults.WEBHOOK_MAX_BODY_BYTES,
         callback_grace: float = defaults.WEBHOOK_CALLBACK_GRACE,
         read_timeout: float = WEBHOOK_READ_TIMEOUT,
+        max_pending_callbacks: int = WEBHOOK_MAX_PENDING_CALLBACKS,
     ) -> None:
         self._secrets = _secrets(secret)
         if on_event is not None and not callable(on_event):
@@ -449,6 +471,10 @@ class WebhookReceiver:
             raise InvalidArgumentError("callback_grace", "must be a number >= 0")
         self._callback_grace = float(callback_grace)
         self._read_timeout = _positive_seconds(read_timeout, "read_timeout")
+        self._max_pending_callbacks = _positive_int(max_pending_callbacks, "max_pending_callbacks")
+        # Set at the first busy 503 of an episode (one WARNING per episode, not per 503);
+        # cleared once the running callbacks fall to half the limit.
+        self._busy = False
         self.counters = WebhookCounters()
         # Ordered so the least recently seen key or job is the one dropped when full.
         self._seen: OrderedDict[DeliveryKey, None] = OrderedDict()
@@ -471,9 +497,10 @@ class WebhookReceiver:
         """Judge one delivery from its raw body and headers, and dispatch it if new.
 
         Order: closed (503), size (413), more than one signature header (400), signature
-        (401), JSON and job id (400), duplicate (200, ``{"duplicate": true}``), accepted
-        (200). Call it from the event loop (callbacks are scheduled as tasks on it); it
-        never blocks, so the answer goes out at once.
+        (401), JSON and job id (400), duplicate (200, ``{"duplicate": true}``), callbacks
+        busy (503 with ``Retry-After``), accepted (200). Call it from the event loop
+        (callbacks are scheduled as tasks on it); it never blocks, so the answer goes out
+        at once.
 
         More than one ``X-Content-Integration-Signature`` header is refused as ambiguous,
         before any HMAC is computed and even when one of them is valid: TutorFlow sends
@@ -484,6 +511,10 @@ class WebhookReceiver:
         answer is 400, not 401: the request is malformed rather than unauthenticated, and
         the operator reading the counters and logs then looks at what rewrites headers,
         not at the secret. It is counted in ``rejected_signature``.
+
+        A busy 503 (``max_pending_callbacks`` callbacks running) comes after the
+        duplicate check, so a repeat of an already accepted event still gets its 200, and
+        before the key is remembered, so the refused event's retry is processed.
         """
         event_header = _header(headers, defaults.WEBHOOK_EVENT_HEADER)
         if self._closed:
@@ -515,6 +546,9 @@ class WebhookReceiver:
             self.counters.duplicates += 1
             self._log(delivery.event, delivery.job_id, "duplicate")
             return WebhookVerdict(200, {"received": True, "duplicate": True}, delivery)
+        if self._on_event is not None and len(self._tasks) >= self._max_pending_callbacks:
+            return self._too_busy(delivery)
+        self._remember(delivery.key)
         self.counters.accepted += 1
         self._log(delivery.event, delivery.job_id, "accepted")
         self._dispatch(delivery)
@@ -536,6 +570,23 @@ class WebhookReceiver:
         )
         return self._verdict(408, "body not received in time", event_header)
 
+    def _too_busy(self, delivery: WebhookDelivery) -> WebhookVerdict:
+        self.counters.rejected_busy += 1
+        if not self._busy:
+            self._busy = True
+            logger.warning(
+                "webhook on_event callbacks at their limit (%d running): answering 503 "
+                "with Retry-After until they catch up",
+                self._max_pending_callbacks,
+            )
+        self._log(delivery.event, delivery.job_id, "rejected 503: callbacks busy")
+        return WebhookVerdict(
+            503,
+            {"error": "busy, retry later"},
+            delivery,
+            headers={"Retry-After": str(WEBHOOK_BUSY_RETRY_AFTER)},
+        )
+
     def _verdict(self, status: int, error: str, event_header: str | None) -> WebhookVerdict:
         # The error text is ours (never the secret, the signature or the body).
         self._log(event_header, None, f"rejected {status}: {error}")
@@ -547,16 +598,19 @@ class WebhookReceiver:
         logger.debug("webhook event=%r job=%r verdict=%s", event, job_id, verdict)
 
     def _is_duplicate(self, key: DeliveryKey) -> bool:
-        """Whether ``key`` was seen recently; remembers it either way (LRU)."""
-        if self._dedupe_size == 0:
-            return False
+        """Whether ``key`` was accepted recently (refreshes it in the LRU order if so)."""
         if key in self._seen:
             self._seen.move_to_end(key)
             return True
+        return False
+
+    def _remember(self, key: DeliveryKey) -> None:
+        """Remember an accepted ``key``; at most ``dedupe_size`` are kept (LRU)."""
+        if self._dedupe_size == 0:
+            return
         self._seen[key] = None
         if len(self._seen) > self._dedupe_size:
             self._seen.popitem(last=False)
-        return False
 
     def _dispatch(self, delivery: WebhookDelivery) -> None:
         if delivery.is_terminal:
@@ -575,7 +629,12 @@ class WebhookReceiver:
                 name=f"tutorflow-webhook-{delivery.job_id}",
             )
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._callback_done)
+
+    def _callback_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._busy and len(self._tasks) <= self._max_pending_callbacks // 2:
+            self._busy = False
 
     def _enqueue(self, delivery: WebhookDelivery) -> None:
         if self._queue_size == 0:
@@ -648,6 +707,11 @@ class WebhookReceiver:
         """Subscribed futures still pending (a cancelled one stops counting at once)."""
         return sum(1 for futures in self._subscribers.values() for f in futures if not f.done())
 
+    @property
+    def pending_callbacks(self) -> int:
+        """``on_event`` callbacks running now (at most ``max_pending_callbacks``)."""
+        return len(self._tasks)
+
     async def events(self) -> AsyncIterator[WebhookDelivery]:
         """Accepted events, oldest first, until the receiver is closed.
 
@@ -692,7 +756,9 @@ class WebhookReceiver:
 
     @staticmethod
     def _respond(verdict: WebhookVerdict) -> web.Response:
-        response = web.json_response(dict(verdict.body), status=verdict.status)
+        response = web.json_response(
+            dict(verdict.body), status=verdict.status, headers=dict(verdict.headers)
+        )
         if verdict.status == 408:
             # The rest of the body may still be on its way: do not keep the connection.
             response.force_close()

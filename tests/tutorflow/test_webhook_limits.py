@@ -1,9 +1,11 @@
 """The receiver's limits: more than one signature header (400), subscriptions and per-job
-memory that do not grow without bound, and a read timeout on the body (408)."""
+memory that do not grow without bound, a read timeout on the body (408), and bounded
+on_event concurrency (503 + Retry-After, the refused event not remembered)."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import hashlib
@@ -279,6 +281,139 @@ async def test_slow_body_within_read_timeout_is_accepted() -> None:
     assert receiver.counters.rejected_timeout == 0
 
 
+# ---------------------------------------------------------------- bounded callbacks (503)
+
+
+async def callbacks_finished(receiver: WebhookReceiver) -> None:
+    """Wait for the callbacks running now, and for the receiver to have let go of them."""
+    await asyncio.gather(*list(receiver._tasks))
+    await asyncio.sleep(0)  # their done callbacks
+    assert receiver.pending_callbacks == 0
+
+
+def _callback_tasks() -> int:
+    return sum(1 for t in asyncio.all_tasks() if t.get_name().startswith("tutorflow-webhook-"))
+
+
+async def test_burst_is_bounded_and_every_event_is_delivered_exactly_once(
+    http: aiohttp.ClientSession,
+) -> None:
+    bound, jobs = 50, [f"job_{i:04d}" for i in range(1000)]
+    gate = asyncio.Event()
+    delivered: collections.Counter[str] = collections.Counter()
+    running = peak = peak_tasks = 0
+
+    async def slow(delivery: WebhookDelivery) -> None:
+        nonlocal running, peak, peak_tasks
+        running += 1
+        peak = max(peak, running)
+        peak_tasks = max(peak_tasks, _callback_tasks())
+        try:
+            await gate.wait()
+            await asyncio.sleep(0.002)
+            delivered[delivery.job_id] += 1
+        finally:
+            running -= 1
+
+    async def send(job_id: str) -> tuple[str, int, str | None, Any]:
+        body = event_body(job_id)
+        async with http.post(url, data=body, headers=signed(body)) as response:
+            return (
+                job_id,
+                response.status,
+                response.headers.get("Retry-After"),
+                await response.json(),
+            )
+
+    async with (
+        WebhookReceiver(SECRET, on_event=slow, max_pending_callbacks=bound) as receiver,
+        receiver.serve() as url,
+    ):
+        # The burst, every callback held: the first `bound` are accepted, the rest refused.
+        answers = await asyncio.gather(*(send(job) for job in jobs))
+        accepted = [job for job, status, _, _ in answers if status == 200]
+        refused = [(job, after, body) for job, status, after, body in answers if status == 503]
+        assert len(accepted) == bound
+        assert len(refused) == len(jobs) - bound
+        assert {(after, json.dumps(body)) for _, after, body in refused} == {
+            ("1", json.dumps({"error": "busy, retry later"}))
+        }
+        assert receiver.pending_callbacks == bound == _callback_tasks()
+        assert receiver.counters.rejected_busy == len(refused)
+
+        # The sender retries what was refused (sooner than Retry-After, to keep the test
+        # short) and also repeats a few deliveries that had been accepted.
+        gate.set()
+        pending = [job for job, _, _ in refused]
+        repeats = accepted[:10]
+        for _ in range(1000):
+            if not pending:
+                break
+            await asyncio.sleep(0.01)
+            answers = await asyncio.gather(*(send(job) for job in pending + repeats))
+            for job, status, _, body in answers:
+                if job in repeats:
+                    assert (status, body) == (200, {"received": True, "duplicate": True})
+            repeats = []
+            pending = [job for job, status, _, _ in answers if status == 503]
+            assert all(status in (200, 503) for _, status, _, _ in answers)
+        assert pending == []
+        await callbacks_finished(receiver)
+
+    assert peak <= bound and peak_tasks <= bound
+    assert set(delivered) == set(jobs)
+    assert set(delivered.values()) == {1}  # exactly once each
+    c = receiver.counters
+    assert (c.accepted, c.duplicates, c.callback_errors) == (len(jobs), 10, 0)
+    assert c.received == c.accepted + c.duplicates + c.rejected_busy
+
+
+async def test_busy_refusal_is_not_remembered_nor_dispatched(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = asyncio.Event()
+    seen: list[str] = []
+
+    async def held(delivery: WebhookDelivery) -> None:
+        await gate.wait()
+        seen.append(delivery.job_id)
+
+    async with WebhookReceiver(SECRET, on_event=held, max_pending_callbacks=1) as receiver:
+        first, second = event_body("job_first"), event_body("job_second")
+        waiting = receiver.subscribe("job_second")
+        assert receiver.receive(first, signed(first)).status == 200
+        with caplog.at_level(logging.WARNING, logger="tutorflow_async"):
+            for _ in range(5):
+                verdict = receiver.receive(second, signed(second))
+                assert verdict.status == 503
+                assert verdict.headers == {"Retry-After": "1"}
+                assert verdict.delivery is not None and verdict.delivery.job_id == "job_second"
+        # One WARNING for the episode, not one per refusal.
+        assert [r.levelno for r in caplog.records].count(logging.WARNING) == 1
+        # While busy, a repeat of the accepted event still gets its 200 duplicate.
+        assert receiver.receive(first, signed(first)).body["duplicate"] is True
+        await asyncio.sleep(0)
+        assert not waiting.done()  # a refused event resolves no subscription
+        assert receiver.counters.rejected_busy == 5
+
+        gate.set()
+        await callbacks_finished(receiver)
+        retry = receiver.receive(second, signed(second))
+        assert (retry.status, retry.duplicate) == (200, False)
+        assert (await asyncio.wait_for(waiting, 1)).job_id == "job_second"
+        await callbacks_finished(receiver)
+    assert seen == ["job_first", "job_second"]
+    assert [d.job_id async for d in receiver] == ["job_first", "job_second"]
+
+
+async def test_without_on_event_nothing_is_refused_as_busy() -> None:
+    async with WebhookReceiver(SECRET, max_pending_callbacks=1) as receiver:
+        for i in range(20):
+            body = event_body(f"job_{i}")
+            assert receiver.receive(body, signed(body)).status == 200
+    assert receiver.counters.rejected_busy == 0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
     [
@@ -288,6 +423,9 @@ async def test_slow_body_within_read_timeout_is_accepted() -> None:
         ({"read_timeout": "10"}, "read_timeout"),
         ({"read_timeout": float("inf")}, "read_timeout"),
         ({"read_timeout": float("nan")}, "read_timeout"),
+        ({"max_pending_callbacks": 0}, "max_pending_callbacks"),
+        ({"max_pending_callbacks": 1.5}, "max_pending_callbacks"),
+        ({"max_pending_callbacks": True}, "max_pending_callbacks"),
     ],
 )
 def test_bad_limits_fail_fast(kwargs: dict[str, Any], argument: str) -> None:
