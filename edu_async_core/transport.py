@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -187,6 +187,7 @@ class Transport:
         limited: bool = True,
         parse_json: bool = True,
         require_document: bool = False,
+        on_retry: Callable[[SDKError], None] | None = None,
     ) -> Coroutine[Any, Any, Response]:
         """Send one logical request, retrying what is safe, and return a 2xx response.
 
@@ -199,6 +200,8 @@ class Transport:
         like any transient failure when the request is safe to repeat. With
         ``require_document`` an empty 2xx body counts as garbled too: the call needs the
         answer's content (a job, a page), and "nothing" from a proxy is not an answer.
+        ``on_retry`` hears each failure that is about to be retried (a wait that ends
+        mid-retry can then say what went wrong).
         """
         client = self._client()
         if not params and json_body is None and not headers and idempotency_key is None:
@@ -217,6 +220,7 @@ class Transport:
                 limited,
                 parse_json,
                 require_document,
+                on_retry,
             )
         url_text = self._base + path
         if params:
@@ -243,6 +247,7 @@ class Transport:
             limited,
             parse_json,
             require_document,
+            on_retry,
         )
 
     def _remember_plain(self, method: str, path: str) -> tuple[yarl.URL, RequestContext]:
@@ -266,6 +271,7 @@ class Transport:
         limited: bool,
         parse_json: bool,
         require_document: bool = False,
+        on_retry: Callable[[SDKError], None] | None = None,
     ) -> Response:
         state = self.state
         limiter = state.limiter if limited else None
@@ -406,6 +412,8 @@ class Transport:
                     )
                 raise error
             spent += cost
+            if on_retry is not None:
+                on_retry(error)
             if debug:
                 self._logger.debug(
                     "retry %s %s in %.3fs after attempt=%d (%s) key=%s",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from edu_async_core import defaults
 from edu_async_core.converter import fast_reader
-from edu_async_core.errors import InvalidArgumentError
+from edu_async_core.errors import InvalidArgumentError, SDKError
 from edu_async_core.responses import Response
 from edu_async_core.session import structure
 from edu_async_core.transport import ensure_json_object
@@ -165,17 +165,26 @@ class Expansions:
         )
         return read_job(response)
 
-    async def get(self, job_id: str) -> ExpansionJob:
-        """The job's current status and its output rows."""
+    async def get(
+        self, job_id: str, *, on_retry: Callable[[SDKError], None] | None = None
+    ) -> ExpansionJob:
+        """The job's current status and its output rows (``on_retry`` hears each failure
+        the transport is about to retry)."""
         path = f"{EXPANSIONS_PATH}/{job_segment(job_id)}"
-        response = await self._transport.request("GET", path, require_document=True)
+        response = await self._transport.request(
+            "GET", path, require_document=True, on_retry=on_retry
+        )
         return read_job(response)
 
-    async def result(self, job_id: str) -> ExpansionResult:
+    async def result(
+        self, job_id: str, *, on_retry: Callable[[SDKError], None] | None = None
+    ) -> ExpansionResult:
         """The job, its outputs with manifests, and the combined manifest.
 
         Also where a failed job's ``job.error`` and ``outputs[].error`` are read.
         """
         path = f"{EXPANSIONS_PATH}/{job_segment(job_id)}/result"
-        response = await self._transport.request("GET", path, require_document=True)
+        response = await self._transport.request(
+            "GET", path, require_document=True, on_retry=on_retry
+        )
         return read_result(response)

@@ -104,6 +104,7 @@ class _Watch:
     # Set once a completed/failed status was seen but its result was not there yet.
     result_since: float | None = None
     result_tries: int = 0
+    on_retry: Callable[[SDKError], None] | None = None
 
 
 @attrs.frozen
@@ -124,6 +125,8 @@ class _Seen:
 
     status: str | None = None
     error: BaseException | None = None
+    # When the poll still waiting for its answer was sent (monotonic), if one is.
+    asked: float | None = None
 
 
 class ExpansionPoller:
@@ -178,9 +181,15 @@ class ExpansionPoller:
         return None if seen is None else seen.status
 
     def last_error(self, job_id: str) -> BaseException | None:
-        """The failure of the job's last poll, if it failed."""
+        """The failure of the job's last poll, if it failed; for a poll still waiting for
+        its answer, a timeout saying since when."""
         seen = self._seen.get(job_id)
-        return None if seen is None else seen.error
+        if seen is None:
+            return None
+        if seen.error is None and seen.asked is not None:
+            waited = self.clock.monotonic() - seen.asked
+            return APITimeoutError(f"the poll sent {waited:.1f}s ago got no answer")
+        return seen.error
 
     def _record(self, job_id: str) -> _Seen:
         seen = self._seen.get(job_id)
@@ -194,10 +203,11 @@ class ExpansionPoller:
 
     def _saw(self, watch: _Watch, status: str) -> None:
         seen = self._record(watch.job_id)
-        seen.status, seen.error = status, None
+        seen.status, seen.error, seen.asked = status, None, None
 
     def _failed(self, watch: _Watch, error: BaseException) -> None:
-        self._record(watch.job_id).error = error
+        seen = self._record(watch.job_id)
+        seen.error, seen.asked = error, None
 
     def watch(
         self, job_id: str, *, poll_interval: float, max_interval: float
@@ -208,6 +218,9 @@ class ExpansionPoller:
         watch = self._watches.get(job_id)
         if watch is None:
             watch = _Watch(job_id, poll_interval, max_interval)
+            # A poll's retried failures are heard at once: a wait that ends mid-retry
+            # can still say what went wrong.
+            watch.on_retry = functools.partial(self._failed, watch)
             self._watches[job_id] = watch
             if self._events is not None:
                 first = self._webhook_fallback
@@ -300,6 +313,7 @@ class ExpansionPoller:
         self._wake.set()
 
     async def _poll(self, watch: _Watch) -> None:
+        self._record(watch.job_id).asked = self.clock.monotonic()
         try:
             await self._poll_once(watch)
         except asyncio.CancelledError:
@@ -321,7 +335,7 @@ class ExpansionPoller:
         try:
             if not fetch_result:
                 self._polls += 1
-                job = await self._expansions.get(watch.job_id)
+                job = await self._expansions.get(watch.job_id, on_retry=watch.on_retry)
                 watch.polls += 1
                 self._saw(watch, job.status)
                 status = meaning(job.status, self._ended)
@@ -420,7 +434,7 @@ class ExpansionPoller:
 
     async def _fetch_result(self, watch: _Watch) -> ExpansionResult:
         self._fetches += 1
-        result = await self._expansions.result(watch.job_id)
+        result = await self._expansions.result(watch.job_id, on_retry=watch.on_retry)
         self._saw(watch, result.job.status)
         return result
 
