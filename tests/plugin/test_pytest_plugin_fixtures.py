@@ -101,12 +101,38 @@ async def test_faults_reach_the_content_session(
     assert tutorflow_emulator.counters.faults_injected == 1
 
 
+@pytest.mark.tutorflow_emulator(
+    final_status="expired",
+    status_case="upper",
+    result_lag_seconds=30.0,
+    result_lag_status=409,
+    queued_seconds=0.0,
+    processing_seconds=10.0,
+)
+async def test_status_misbehaviour_markers_reach_the_emulator(
+    tutorflow_emulator: TutorFlowEmulator, tutorflow_api_key: IssuedKey
+) -> None:
+    config = tutorflow_emulator.config
+    assert (config.final_status, config.status_case) == ("expired", "upper")
+    assert (config.result_lag_seconds, config.result_lag_status) == (30.0, 409)
+    url = f"{tutorflow_emulator.base_url}/v1/content/integrations/expansions"
+    bearer = {"Authorization": f"Bearer {tutorflow_api_key.api_key}"}
+    async with aiohttp.ClientSession(headers=bearer) as http:
+        async with http.post(url, json={"payload": LESSON}) as r:
+            job = (await r.json())["job"]
+        assert job["status"] == "PROCESSING"
+        tutorflow_emulator.advance(10.0)
+        async with http.get(f"{url}/{job['id']}") as r:
+            assert (await r.json())["job"]["status"] == "EXPIRED"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"procesing_seconds": 1}, "'procesing_seconds' (did you mean 'processing_seconds'?)"),
         ({"bogus": 1}, "unknown keyword argument(s) 'bogus'; known: "),
         ({"failure_rate": 2.0}, "invalid EmulatorConfig knob"),
+        ({"result_lag_status": 500}, "result_lag_status must be 404 or 409"),
         ({"rate_limit_per_minute": 0}, "rate_limit_per_minute must be an int >= 1"),
         ({"poll_interval": 0}, "poll_interval must be a number > 0"),
         ({"poll_interval": 1.0, "max_interval": 0.5}, "max_interval must not be shorter"),

@@ -14,6 +14,12 @@ and configures them with ``@pytest.mark.tutorflow_emulator(**knobs)``: any field
 given take :data:`TUTORFLOW_EMULATOR_DEFAULTS`, then the ``EmulatorConfig`` defaults.
 Markers on the module, class and function merge; the closest one wins per knob.
 
+The server misbehaviours the vendor's thin docs allow are config knobs too, so a marker
+reaches them: ``@pytest.mark.tutorflow_emulator(final_status="expired")``,
+``status_case="upper"``, ``result_lag_seconds=0.5, result_lag_status=409`` (see
+:class:`~tutorflow_async.testing.EmulatorConfig`); a per-job override is a call on the
+fixture, ``tutorflow_emulator.override_status(job_id, MISSING)``.
+
 ``faults`` are armed when the test body starts, not when the emulator does, so fixture
 setup (the admin login, a harness's own seeding) never consumes them.
 """
@@ -75,7 +81,8 @@ _MARKER: Final = EmulatorMarker(
     fault_name="tutorflow_async.testing.Fault",
     description="configure the tutorflow_emulator fixture and the sessions on it. "
     "Knobs: any tutorflow_async.testing.EmulatorConfig field (queued_seconds, "
-    "processing_seconds, failure_rate, seed, rate_limit_window, webhook_*, ...), "
+    "processing_seconds, failure_rate, seed, rate_limit_window, webhook_*, final_status, "
+    "status_case, result_lag_seconds, result_lag_status, ...), "
     "faults=[Fault(...)] (armed when the test body starts), rate_limit_per_minute "
     "(of the key and the content session), poll_interval and max_interval (of the "
     f"content session's waits). Defaults: {dict(TUTORFLOW_EMULATOR_DEFAULTS)}.",
