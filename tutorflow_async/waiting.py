@@ -252,6 +252,7 @@ class ExpansionPoller:
         subscription, watch.subscription = watch.subscription, None
         if subscription is not None and not subscription.done():
             subscription.cancel()
+        self._wake.set()  # the loop ends (or sleeps less) once nothing is left to poll
 
     def _on_event(self, watch: _Watch, event: asyncio.Future[Any]) -> None:
         if event.cancelled() or event.exception() is not None:
@@ -281,7 +282,7 @@ class ExpansionPoller:
                     task = asyncio.create_task(self._poll(watch))
                     watch.task = task
                     self._inflight.add(task)
-                    task.add_done_callback(self._poll_done)
+                    task.add_done_callback(functools.partial(self._poll_done, watch))
                 self._wake.clear()
                 delay = self._heap[0][0] - self.clock.monotonic() if self._heap else None
                 if delay is None and not self._inflight:
@@ -289,6 +290,8 @@ class ExpansionPoller:
                 await self._idle(delay)
         finally:
             self._task = None
+            if not self._watches:
+                self._heap.clear()  # only entries of finished watches are left
 
     async def _idle(self, delay: float | None) -> None:
         """Until woken (a new wait, an event, a poll done) or ``delay`` seconds on the
@@ -305,10 +308,15 @@ class ExpansionPoller:
                 task.cancel()
             await asyncio.gather(waker, sleeper, return_exceptions=True)
 
-    def _poll_done(self, task: asyncio.Task[None]) -> None:
-        # The loop is woken here, once the task has left ``_inflight``: woken from inside
-        # the task, it could see the last poll still in flight and wait with no timeout
-        # for a wake that never comes (the poller would idle until the session closed).
+    def _poll_done(self, watch: _Watch, task: asyncio.Task[None]) -> None:
+        # Here, not in the task: a task cancelled before it ran never runs its ``finally``
+        # (its slot would be lost for good). The loop is woken once the task has left
+        # ``_inflight``: woken from inside the task, it could see the last poll still in
+        # flight and wait with no timeout for a wake that never comes.
+        watch.busy = False
+        if watch.task is task:
+            watch.task = None
+        self._slots.release()
         self._inflight.discard(task)
         self._wake.set()
 
@@ -321,10 +329,6 @@ class ExpansionPoller:
                 raise
         except Exception as exc:  # not the SDK's: end the waits with it, never lose it
             self._settle(watch, exc)
-        finally:
-            watch.busy = False
-            watch.task = None
-            self._slots.release()
 
     async def _poll_once(self, watch: _Watch) -> None:
         if not watch.waiters:
