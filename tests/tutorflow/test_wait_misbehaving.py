@@ -213,3 +213,108 @@ async def test_a_refused_redirect_ends_the_wait_with_that_error(
             assert time.monotonic() - started < 2.0 and polls == 1
     finally:
         await runner.cleanup()
+
+
+# -- statuses ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["canceled", "cancelled", "expired", "EXPIRED",
+                                    "partially_completed"])
+async def test_a_status_that_says_the_job_ended_ends_the_wait_at_once(status: str) -> None:
+    # Before the fix these were polled silently until the deadline (900 s by default).
+    config = EmulatorConfig(queued_seconds=0.0, processing_seconds=0.1,
+                            final_status=status.lower(),
+                            status_case="upper" if status.isupper() else "lower")
+    async with TutorFlowEmulator(config) as emu, session_on(emu, **QUICK) as s:
+        job = await s.expansions.create(PAYLOAD)
+        started = time.monotonic()
+        with pytest.raises(tf.ExpansionEnded) as info:
+            await s.wait_for_expansion(job.id, timeout=30)
+        assert time.monotonic() - started < 3.0
+        assert info.value.job_status == status and info.value.job_id == job.id
+        assert isinstance(info.value, tf.ExpansionFailed)  # a bulk run reports it failed
+
+
+@pytest.mark.parametrize("case", ["upper", "title"])
+async def test_statuses_are_compared_case_insensitively(case: str) -> None:
+    config = EmulatorConfig(queued_seconds=0.0, processing_seconds=0.1, status_case=case)  # type: ignore[arg-type]
+    async with TutorFlowEmulator(config) as emu, session_on(emu, **QUICK) as s:
+        job = await s.expansions.create(PAYLOAD)
+        result = await asyncio.wait_for(s.wait_for_expansion(job.id, timeout=30), 5)
+        assert result.job.status in ("COMPLETED", "Completed")
+        assert result.job.is_terminal and result.job.is_completed
+        assert result.job.status == tf.JobStatus.COMPLETED == result.job.status
+
+
+async def test_the_ended_statuses_are_configurable() -> None:
+    config = EmulatorConfig(queued_seconds=0.0, processing_seconds=0.1, final_status="retired")
+    async with TutorFlowEmulator(config) as emu:
+        async with session_on(emu, ended_statuses=["Retired"], **QUICK) as s:
+            job = await s.expansions.create(PAYLOAD)
+            with pytest.raises(tf.ExpansionEnded):
+                await asyncio.wait_for(s.wait_for_expansion(job.id, timeout=30), 5)
+        with pytest.raises(tf.InvalidArgumentError, match="ended_statuses"):
+            session_on(emu, ended_statuses="canceled")
+
+
+async def test_an_unknown_status_is_warned_once_and_taken_as_running(
+    slow_emu: TutorFlowEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with session_on(slow_emu, **QUICK) as s:
+        job = await s.expansions.create(PAYLOAD)
+        slow_emu.override_status(job.id, "on_hold")
+        with (caplog.at_level("WARNING", logger="tutorflow_async"),
+              pytest.raises(tf.ExpansionTimeoutError) as info):
+            await s.wait_for_expansion(job.id, timeout=0.8)
+        warned = [r for r in caplog.records if "on_hold" in r.getMessage()]
+        assert len(warned) == 1 and warned[0].levelname == "WARNING"
+        assert getattr(warned[0], "job_id", None) == job.id
+        assert info.value.last_status == "on_hold" and s.poller.stats.polls >= 3
+
+
+@pytest.mark.parametrize("sent", ["", None, "missing"])
+async def test_a_status_that_cannot_be_read_backs_off_and_the_timeout_says_so(
+    slow_emu: TutorFlowEmulator, sent: str | None
+) -> None:
+    from tutorflow_async.testing import MISSING
+
+    async with session_on(slow_emu, poll_interval=0.05, max_interval=1.0) as s:
+        job = await s.expansions.create(PAYLOAD)
+        first = await s.expansions.get(job.id)
+        slow_emu.override_status(job.id, MISSING if sent == "missing" else sent)
+        with pytest.raises(tf.ExpansionTimeoutError) as info:
+            await s.wait_for_expansion(job.id, timeout=2.0)
+        err = info.value
+        if sent == "":
+            # An empty status is read (and kept: "" is not None), and taken as running.
+            assert err.last_status == "" and err.last_error is None
+        else:
+            # Unreadable: the last readable status stays, and the failure is carried.
+            assert err.last_status is None or err.last_status == first.status
+            assert isinstance(err.last_error, tf.BadResponseError)
+            # Failed polls back off like answered ones (before the fix: 19 polls in 3 s).
+            assert s.poller.stats.transient_errors <= 8
+
+
+@pytest.mark.parametrize("lag_status", [404, 409])
+async def test_a_result_that_lags_behind_completed_is_waited_for(lag_status: int) -> None:
+    # Before the fix every waiter ended with NotFoundError the moment the job said
+    # completed while its result was not there yet.
+    config = EmulatorConfig(queued_seconds=0.0, processing_seconds=0.1,
+                            result_lag_seconds=1.0, result_lag_status=lag_status)
+    async with TutorFlowEmulator(config) as emu, session_on(emu, **QUICK) as s:
+        job = await s.expansions.create(PAYLOAD)
+        result = await asyncio.wait_for(s.wait_for_expansion(job.id, timeout=30), 10)
+        assert result.job.is_completed and result.outputs
+
+
+async def test_a_result_that_never_comes_ends_the_wait_after_the_grace() -> None:
+    config = EmulatorConfig(queued_seconds=0.0, processing_seconds=0.1,
+                            result_lag_seconds=3600.0)
+    async with TutorFlowEmulator(config) as emu, session_on(emu, **QUICK) as s:
+        s.poller._result_grace = 1.0  # what defaults.RESULT_GRACE sets (30 s) in a test
+        job = await s.expansions.create(PAYLOAD)
+        started = time.monotonic()
+        with pytest.raises(tf.NotFoundError):
+            await s.wait_for_expansion(job.id, timeout=30)
+        assert 1.0 <= time.monotonic() - started < 5.0
