@@ -8,10 +8,14 @@ caller can catch either the SDK's own root or a kind of failure common to both.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 import attrs
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @attrs.frozen
@@ -79,6 +83,7 @@ class InvalidArgumentError(SDKError, ValueError):
     def __init__(self, argument: str, problem: str) -> None:
         super().__init__(f"{argument}: {problem}")
         self.argument = argument
+        self.problem = problem
 
 
 class InsecureTransportError(InvalidArgumentError):
@@ -161,6 +166,28 @@ class ErrorFamily:
     timeout: type[APITimeoutError]
     bad_response: type[BadResponseError]
     closed: type[SessionClosedError] = SessionClosedError
+    invalid_argument: type[InvalidArgumentError] = InvalidArgumentError
+    insecure: type[InsecureTransportError] = InsecureTransportError
+
+    def own(self, error: InvalidArgumentError) -> InvalidArgumentError:
+        """``error`` as this family's class (a check of the core raised it)."""
+        if isinstance(error, self.base):
+            return error
+        kind = self.insecure if isinstance(error, InsecureTransportError) else self.invalid_argument
+        return kind(error.argument, error.problem)
+
+    def checked(self, check: Callable[P, R]) -> Callable[P, R]:
+        """``check`` (one of ``edu_async_core.validation``'s), raising this family's
+        ``InvalidArgumentError``: every error an SDK raises is of its own root class."""
+
+        @functools.wraps(check)
+        def own_errors(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return check(*args, **kwargs)
+            except InvalidArgumentError as exc:
+                raise self.own(exc) from None
+
+        return own_errors
 
     def api_error_class(self, status: int, code: str | None) -> type[APIError]:
         if code is not None and code in self.by_code:

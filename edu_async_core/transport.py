@@ -101,7 +101,7 @@ class Transport:
         session: aiohttp.ClientSession | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        url = check_base_url(base_url)
+        url = errors.checked(check_base_url)(base_url)
         self._base = str(url).rstrip("/")
         self._origin = url.origin()
         self.config = config or TransportConfig()

@@ -517,12 +517,13 @@ def _after_top(
         # is no page of its own. Ask again, in the form just learned.
         return Step(tuple(here), attrs.evolve(state, seen=seen | ids))
     # Only items of the boundary second: it holds at least this answer. Search it. (A leaf
-    # asked once more keeps what its first answer showed too: both answered this top.)
+    # asked again goes by the fresh answer alone: items deleted since the first one must
+    # not make a tie look fuller than it is.)
     new = attrs.evolve(
         state,
         seen=seen | ids,
         top=_top_ms(state, rng),
-        page=state.page | ids if state.crowded else ids,
+        page=ids,
         crowded=True,
         recheck=(_RECHECK_BELOW if state.stack else _RECHECK_DONE) if state.crowded else 0,
     )

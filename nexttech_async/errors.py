@@ -7,7 +7,7 @@ class is also the shared core's class for the same failure (``edu_async_core.err
 from __future__ import annotations
 
 from edu_async_core import errors as core
-from edu_async_core.errors import ErrorFamily, InvalidArgumentError
+from edu_async_core.errors import ErrorFamily
 
 
 class NextTechError(core.SDKError):
@@ -52,6 +52,14 @@ class APITimeoutError(NextTechError, core.APITimeoutError):
 
 class BadResponseError(NextTechError, core.BadResponseError):
     """Next Tech's answer could not be read (not JSON, not a list, an item without a date)."""
+
+
+class InvalidArgumentError(NextTechError, core.InvalidArgumentError):
+    """The caller's input is wrong (``argument`` names it); raised before any request."""
+
+
+class InsecureTransportError(InvalidArgumentError, core.InsecureTransportError):
+    """Credentials would travel over plain HTTP to a host that is not this machine."""
 
 
 class SessionClosedError(NextTechError, core.SessionClosedError):
@@ -104,6 +112,8 @@ FAMILY = ErrorFamily(
     timeout=APITimeoutError,
     bad_response=BadResponseError,
     closed=SessionClosedError,
+    invalid_argument=InvalidArgumentError,
+    insecure=InsecureTransportError,
 )
 
 __all__ = [
@@ -114,6 +124,7 @@ __all__ = [
     "BadResponseError",
     "CursorError",
     "CursorStalledError",
+    "InsecureTransportError",
     "InvalidArgumentError",
     "NextTechAPIError",
     "NextTechError",

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import attrs
 
-from edu_async_core.errors import InvalidArgumentError
-from edu_async_core.validation import MAX_URL_VALUE_CHARS, require_str, shown, url_value
+from .checks import MAX_URL_VALUE_CHARS, require_str, shown, url_value
+from .errors import InvalidArgumentError
 
 Pairs = tuple[tuple[str, str], ...]
 MetadataInput = Mapping[str, str] | Sequence[tuple[str, str]] | None

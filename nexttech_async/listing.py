@@ -8,12 +8,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from edu_async_core.converter import fast_reader, generated_reader
-from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.responses import Response
 from edu_async_core.session import structure
 
 from .cursor import Bound, CursorState, Query, WalkRange, plan
-from .errors import FAMILY
+from .errors import FAMILY, InvalidArgumentError
 from .filters import Filters, Instant, MetadataInput, date_params, instant_ms, iso_from_ms
 from .models import converter
 from .shards import ShardedWalk

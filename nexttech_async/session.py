@@ -11,13 +11,12 @@ import attrs
 
 from edu_async_core import defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
-from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.redaction import Secret
-from edu_async_core.session import BaseSession, from_env
+from edu_async_core.session import BaseSession
 from edu_async_core.transport import Transport, TransportConfig
-from edu_async_core.validation import positive_int, secret_value
 
-from .errors import FAMILY
+from .checks import from_env, positive_int, secret_value
+from .errors import FAMILY, InvalidArgumentError
 from .listing import Listing
 from .models import Content, Grade
 

@@ -15,12 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.readers import MISS
 from edu_async_core.responses import Response
 
 from .cursor import Bound, CursorState, ItemRef, Query, WalkRange, advance, plan
-from .errors import FAMILY
+from .errors import FAMILY, InvalidArgumentError
 from .filters import Filters
 
 M = TypeVar("M")

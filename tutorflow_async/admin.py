@@ -18,14 +18,13 @@ import attrs
 
 from edu_async_core import defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
-from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.redaction import Secret
-from edu_async_core.session import BaseSession, from_env
+from edu_async_core.session import BaseSession
 from edu_async_core.transport import Transport, TransportConfig, ensure_json_object
-from edu_async_core.validation import path_segment, require_str, secret_value
 
 from .admin_resources import ApiKeys, Exports, Webhooks
-from .errors import FAMILY
+from .checks import from_env, path_segment, require_str, secret_value
+from .errors import FAMILY, InvalidArgumentError
 
 logger: Final = logging.getLogger("tutorflow_async")
 

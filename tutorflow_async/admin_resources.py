@@ -6,14 +6,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from edu_async_core import defaults
-from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.responses import Response
-from edu_async_core.session import from_env, structure
+from edu_async_core.session import structure
 from edu_async_core.transport import ensure_json_object
-from edu_async_core.validation import path_segment, positive_int, require_str, str_list
 
 from . import idempotency
-from .errors import FAMILY
+from .checks import from_env, path_segment, positive_int, require_str, str_list
+from .errors import FAMILY, InvalidArgumentError
 from .models import (
     ApiKey,
     CreatedApiKey,

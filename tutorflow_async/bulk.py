@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from edu_async_core import defaults
-from edu_async_core.errors import InvalidArgumentError, SDKError
-from edu_async_core.validation import positive_int, positive_number
+from edu_async_core.errors import SDKError
 
-from .errors import ExpansionFailed, ExpansionTimeoutError
+from .checks import positive_int, positive_number
+from .errors import ExpansionFailed, ExpansionTimeoutError, InvalidArgumentError
 from .expansions import prepare_create
 from .journal import Journal
 from .models import ErrorDetail, ExpansionResult

@@ -11,14 +11,13 @@ import attrs
 
 from edu_async_core import defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
-from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.redaction import Secret
-from edu_async_core.session import BaseSession, from_env
+from edu_async_core.session import BaseSession
 from edu_async_core.transport import Transport, TransportConfig
-from edu_async_core.validation import path_segment, positive_int, secret_value
 
 from . import bulk
-from .errors import FAMILY
+from .checks import from_env, path_segment, positive_int, secret_value
+from .errors import FAMILY, InvalidArgumentError
 from .expansions import Expansions
 from .models import ExpansionResult
 from .waiting import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from edu_async_core import errors as core
-from edu_async_core.errors import ErrorFamily, InvalidArgumentError
+from edu_async_core.errors import ErrorFamily
 
 if TYPE_CHECKING:
     from .models import ErrorDetail, ExpansionJob, ExpansionResult
@@ -62,6 +62,14 @@ class APITimeoutError(TutorFlowError, core.APITimeoutError):
 
 class BadResponseError(TutorFlowError, core.BadResponseError):
     """TutorFlow's answer could not be read (not JSON, unexpected shape, redirect)."""
+
+
+class InvalidArgumentError(TutorFlowError, core.InvalidArgumentError):
+    """The caller's input is wrong (``argument`` names it); raised before any request."""
+
+
+class InsecureTransportError(InvalidArgumentError, core.InsecureTransportError):
+    """Credentials would travel over plain HTTP to a host that is not this machine."""
 
 
 class SessionClosedError(TutorFlowError, core.SessionClosedError):
@@ -165,6 +173,8 @@ FAMILY = ErrorFamily(
     timeout=APITimeoutError,
     bad_response=BadResponseError,
     closed=SessionClosedError,
+    invalid_argument=InvalidArgumentError,
+    insecure=InsecureTransportError,
 )
 
 __all__ = [
@@ -176,6 +186,7 @@ __all__ = [
     "ExpansionFailed",
     "ExpansionTimeoutError",
     "ForbiddenError",
+    "InsecureTransportError",
     "InternalServerError",
     "InvalidApiKeyError",
     "InvalidArgumentError",

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edu_async_core import defaults
-from edu_async_core.errors import InvalidArgumentError
+
+from .errors import InvalidArgumentError
 
 
 def canonical_json(value: Any) -> bytes:

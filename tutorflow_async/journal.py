@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from edu_async_core.errors import InvalidArgumentError
+from .errors import InvalidArgumentError
 
 #: Statuses after which an input is done for good; anything else is waited for again.
 FINAL = frozenset({"completed", "failed"})

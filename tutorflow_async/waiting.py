@@ -26,9 +26,9 @@ import attrs
 
 from edu_async_core import defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
-from edu_async_core.errors import InvalidArgumentError, SDKError
-from edu_async_core.validation import positive_number, require_str
+from edu_async_core.errors import SDKError
 
+from .checks import positive_number, require_str
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -38,6 +38,7 @@ from .errors import (
     ExpansionFailed,
     ExpansionTimeoutError,
     InternalServerError,
+    InvalidArgumentError,
     NotFoundError,
     RateLimitExceededError,
 )

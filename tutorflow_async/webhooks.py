@@ -48,10 +48,9 @@ from aiohttp import web
 
 from edu_async_core import defaults
 from edu_async_core.converter import to_datetime
-from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.redaction import Secret
 
-from .errors import TutorFlowError
+from .errors import InvalidArgumentError, TutorFlowError
 from .models import TERMINAL_STATUSES, JobStatus, WebhookEvent
 
 __all__ = [

@@ -360,6 +360,9 @@ async def test_caller_input_is_refused_before_any_request(
     assert str(err).startswith(f"{case.argument}: ")
     assert len(str(err)) < 400, "a clear message, not an echo of megabytes"
     assert isinstance(err, SDKError) and isinstance(err, ValueError)
+    # Every error an SDK raises is of its own root class, bad input included.
+    root = nt.NextTechError if case.name.startswith("nt") else tf.TutorFlowError
+    assert isinstance(err, root), f"{type(err).__module__}.{type(err).__name__} is no {root}"
     assert world.requests() == before  # nothing reached either server
     row.outcomes = (row.outcomes or 0) + 1
 
@@ -726,3 +729,17 @@ async def test_cli_bad_input_exits_2_naming_the_argument(world: World) -> None:
     assert world.requests() == before, "a CLI usage error sent a request"
     assert not _never_written_exists()
     assert len(CLI_BAD_INPUT_CASES) >= 30
+
+
+def test_each_sdk_raises_its_own_insecure_transport_error() -> None:
+    from edu_async_core.errors import InsecureTransportError
+
+    with pytest.raises(tf.InsecureTransportError) as info:
+        tf.ContentSession(KEY, base_url="http://example.com")
+    assert isinstance(info.value, tf.TutorFlowError)
+    assert isinstance(info.value, tf.InvalidArgumentError)
+    assert isinstance(info.value, InsecureTransportError)  # the core's class still catches it
+    with pytest.raises(nt.InsecureTransportError) as nt_info:
+        nt.NextTechSession("token", "secret", base_url="http://example.com/v1")
+    assert isinstance(nt_info.value, nt.NextTechError)
+    assert not isinstance(nt_info.value, tf.TutorFlowError)

@@ -1,0 +1,32 @@
+"""The core's argument checks, raising this SDK's own ``InvalidArgumentError``.
+
+Every error the SDK raises is a :class:`~tutorflow_async.TutorFlowError`, bad input
+included, so SDK modules take their checks from here rather than from the core.
+"""
+
+from __future__ import annotations
+
+from edu_async_core import session as _session
+from edu_async_core import validation as _core
+from edu_async_core.validation import shown
+
+from .errors import FAMILY
+
+__all__ = [
+    "from_env",
+    "path_segment",
+    "positive_int",
+    "positive_number",
+    "require_str",
+    "secret_value",
+    "shown",
+    "str_list",
+]
+
+from_env = FAMILY.checked(_session.from_env)
+path_segment = FAMILY.checked(_core.path_segment)
+positive_int = FAMILY.checked(_core.positive_int)
+positive_number = FAMILY.checked(_core.positive_number)
+require_str = FAMILY.checked(_core.require_str)
+secret_value = FAMILY.checked(_core.secret_value)
+str_list = FAMILY.checked(_core.str_list)
