@@ -148,6 +148,13 @@ WEBHOOK_PATH: Final = "/webhooks"
 WEBHOOK_CALLBACK_GRACE: Final = 5.0
 #: Seconds the served site waits for open connections when it stops.
 WEBHOOK_SHUTDOWN_TIMEOUT: Final = 1.0
+#: Seconds the whole request body may take to arrive once the headers are in; past it
+#: the delivery is answered 408 (a body trickled byte by byte no longer holds a handler).
+WEBHOOK_READ_TIMEOUT: Final = 10.0
+#: ``on_event`` callbacks running at once; a new event past it is answered 503.
+WEBHOOK_MAX_PENDING_CALLBACKS: Final = 100
+#: ``Retry-After`` seconds on a 503 answered because the callbacks are at their limit.
+WEBHOOK_BUSY_RETRY_AFTER: Final = 1
 
 # Command-line tools (tutorflow-async, nexttech-async)
 #: Admin credentials the CLI reads when no option gives them (our names; the vendor's

@@ -67,17 +67,6 @@ __all__ = [
 
 logger: Final = logging.getLogger("tutorflow_async")
 
-# ---------------------------------------------------------------- defaults
-# (to move to edu_async_core.defaults with the other WEBHOOK_* values)
-
-#: Seconds the whole request body may take to arrive once the headers are in; past it
-#: the delivery is answered 408 (a body trickled byte by byte no longer holds a handler).
-WEBHOOK_READ_TIMEOUT: Final = 10.0
-#: ``on_event`` callbacks running at once; a new event past it is answered 503.
-WEBHOOK_MAX_PENDING_CALLBACKS: Final = 100
-#: ``Retry-After`` seconds on a 503 answered because the callbacks are at their limit.
-WEBHOOK_BUSY_RETRY_AFTER: Final = 1
-
 # After stripping and lower-casing: exactly one SHA-256 digest in hex.
 _HEX_SHA256: Final = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE_PREFIX: Final = "sha256="
@@ -424,7 +413,7 @@ class WebhookReceiver:
     - ``on_event(delivery)``, sync or async, run in its own task so a slow callback never
       delays the sender's 2xx (errors are logged and counted in ``callback_errors``). At
       most ``max_pending_callbacks`` run at once: a new event arriving when they all are
-      busy is answered 503 with ``Retry-After: 1`` (:data:`WEBHOOK_BUSY_RETRY_AFTER`) and
+      busy is answered 503 with ``Retry-After: 1`` (``defaults.WEBHOOK_BUSY_RETRY_AFTER``) and
       is neither dispatched nor remembered, so the sender's retry is processed as new;
     - the queue behind ``async for delivery in receiver`` (or ``receiver.events()``),
       bounded by ``queue_size``: when nobody reads it the oldest events are dropped;
@@ -453,8 +442,8 @@ class WebhookReceiver:
         queue_size: int = defaults.WEBHOOK_QUEUE_SIZE,
         max_body_bytes: int = defaults.WEBHOOK_MAX_BODY_BYTES,
         callback_grace: float = defaults.WEBHOOK_CALLBACK_GRACE,
-        read_timeout: float = WEBHOOK_READ_TIMEOUT,
-        max_pending_callbacks: int = WEBHOOK_MAX_PENDING_CALLBACKS,
+        read_timeout: float = defaults.WEBHOOK_READ_TIMEOUT,
+        max_pending_callbacks: int = defaults.WEBHOOK_MAX_PENDING_CALLBACKS,
     ) -> None:
         self._secrets = _secrets(secret)
         if on_event is not None and not callable(on_event):
@@ -583,7 +572,7 @@ class WebhookReceiver:
             503,
             {"error": "busy, retry later"},
             delivery,
-            headers={"Retry-After": str(WEBHOOK_BUSY_RETRY_AFTER)},
+            headers={"Retry-After": str(defaults.WEBHOOK_BUSY_RETRY_AFTER)},
         )
 
     def _verdict(self, status: int, error: str, event_header: str | None) -> WebhookVerdict:
