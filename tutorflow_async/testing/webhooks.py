@@ -97,7 +97,11 @@ class WebhookSender:
     async def drain(self) -> None:
         """Wait until every scheduled delivery has succeeded or given up."""
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            # Wait on the tasks themselves and drop the finished ones here: from Python
+            # 3.12, gather() over tasks already done returns without yielding to the loop,
+            # so the done-callbacks that empty the set never ran and this loop spun for ever.
+            done, _ = await asyncio.wait(set(self._tasks))
+            self._tasks -= done
 
     async def close(self) -> None:
         """Cancel pending deliveries and close the session."""
