@@ -391,8 +391,8 @@ def _with_rate(state: CursorState, items: int, span: int) -> CursorState:
 class _Sorted(NamedTuple):
     """A page's items by where they fall: in the boundary second, older, or past the range."""
 
-    here: list[int]
-    older: list[int]
+    here: Sequence[int]
+    older: Sequence[int]
     past_range: bool
 
 
@@ -445,17 +445,29 @@ def _sort(
         seconds = [item.second for item in page]
         newest, oldest = max(seconds), min(seconds)
         if (top is None or newest <= top) and (bottom is None or oldest >= bottom):
-            # The usual page: every item in scope.
+            # The usual page: every item in scope, newest first, so the boundary second's
+            # items (if any) lead it.
+            count = len(page)
             if boundary is None or newest < boundary:
-                return _Sorted([], list(range(len(page))), False), state
+                return _Sorted((), range(count), False), state
             if oldest == boundary:
-                return _Sorted(list(range(len(page))), [], False), state
-            here = [i for i, second in enumerate(seconds) if second == boundary]
-            older = [i for i, second in enumerate(seconds) if second != boundary]
-            return _Sorted(here, older, False), state
+                return _Sorted(range(count), (), False), state
+            lead = 0
+            while seconds[lead] == boundary:
+                lead += 1
+            if boundary not in seconds[lead:]:
+                return _Sorted(range(lead), range(lead, count), False), state
+            return (
+                _Sorted(
+                    [i for i, second in enumerate(seconds) if second == boundary],
+                    [i for i, second in enumerate(seconds) if second != boundary],
+                    False,
+                ),
+                state,
+            )
     query = plan(state, rng)
-    here = []
-    older = []
+    here: list[int] = []
+    older: list[int] = []
     past_range = False
     before_inclusive, after_inclusive = state.before_inclusive, state.after_inclusive
     for index, item in enumerate(page):
