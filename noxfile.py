@@ -1,4 +1,5 @@
-"""nox sessions: tests, lint (ruff), typecheck (mypy --strict), bench."""
+"""nox sessions: tests (on Python 3.11, 3.12 and 3.13), lint (ruff), typecheck (mypy --strict),
+bench."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 
-@nox.session
+@nox.session(python=["3.11", "3.12", "3.13"])
 def tests(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("pytest", "-q", *session.posargs)
