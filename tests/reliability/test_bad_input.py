@@ -216,6 +216,11 @@ CALLER_CASES: list[Case] = [
     c("bulk-requests-str", "requests", _bulk("inputs.jsonl")),
     c("bulk-journal-missing-dir", "journal",
       lambda w: w.content.expand_many([{"x": 1}], journal=w.tmp / "nowhere" / "run.jsonl")),
+    c("bulk-journal-a-directory", "journal",
+      lambda w: w.content.expand_many([{"x": 1}], journal=w.tmp)),
+    c("bulk-journal-under-a-file", "journal",
+      lambda w: w.content.expand_many([{"x": 1}], journal=Path(__file__) / "run.jsonl")),
+    c("bulk-journal-not-a-path", "journal", _bulk([{"x": 1}], journal=42)),
     c("webhook-fallback-zero", "fallback_interval",
       lambda w: w.content.attach_webhooks(None, fallback_interval=0)),
     # -- TutorFlow: sessions ---------------------------------------------------------------
