@@ -11,6 +11,7 @@ import stat
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import CliRun, assert_no_secret, base_env, free_port, run_cli
@@ -96,6 +97,100 @@ async def test_expand_reports_every_input_once_and_resumes_without_new_jobs(
         by_label["zz-fails.json"]["job_id"]
     }
     assert_no_secret([first, again], _secrets(cli_emulator, cli_key))
+
+
+def _by_name(run: CliRun) -> dict[str, dict[str, Any]]:
+    lines = run.json_lines()
+    by_name = {Path(r["label"]).name: r for r in lines}
+    assert len(by_name) == len(lines), "an input reported twice"
+    return by_name
+
+
+async def test_expand_reports_a_too_deeply_nested_file_as_invalid_and_runs_the_rest(
+    cli_emulator: TutorFlowEmulator, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = _sources(tmp_path / "src", 3)
+    (folder / "deep-list.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    deep = '{"level": {"id": "x", "lessons": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    (folder / "deep-object.json").write_text(deep, encoding="utf-8")
+    # Readable, but deeper than a payload the SDK encodes safely: refused, not sent.
+    just_over = '{"level": ' + "[" * 501 + "]" * 501 + "}"
+    (folder / "just-over.json").write_text(just_over, encoding="utf-8")
+    just_under = '{"level": ' + "[" * 499 + "]" * 499 + "}"  # 500 levels: sent, and done
+    (folder / "just-under.json").write_text(just_under, encoding="utf-8")
+
+    run = await run_cli(CLI, "expand", str(folder), "--json", *QUICK, env=cli_env)
+
+    assert run.code == 4, run.stderr  # partial: three invalid inputs
+    assert "Traceback" not in run.stderr and "RecursionError" not in run.text
+    by_name = _by_name(run)
+    assert sorted(r["index"] for r in by_name.values()) == list(range(7))
+    for name in ("deep-list.json", "deep-object.json", "just-over.json"):
+        record = by_name.pop(name)
+        assert record["status"] == "invalid" and record["job_id"] is None
+        assert "nested more than 500 levels deep" in record["error"]["message"]
+        assert len(record["error"]["message"]) < 200
+    assert [r["status"] for r in by_name.values()] == ["completed"] * 4  # the rest ran
+    assert cli_emulator.jobs_created == 4
+    assert "7 inputs: 4 completed, 3 invalid" in run.stderr
+
+
+async def test_expand_reports_looping_and_dangling_json_symlinks_as_invalid(
+    cli_emulator: TutorFlowEmulator, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = _sources(tmp_path / "src", 2)
+    (folder / "dangling.json").symlink_to(tmp_path / "gone.json")
+    (folder / "loop.json").symlink_to(folder / "loop.json")
+    (folder / "ping.json").symlink_to(folder / "pong.json")
+    (folder / "pong.json").symlink_to(folder / "ping.json")
+    first = sorted(folder.glob("*-*.json"))[0]
+    (folder / "zz-link.json").symlink_to(first)  # a good link is an input like any other
+
+    run = await run_cli(CLI, "expand", str(folder), *QUICK, env=cli_env)
+
+    assert run.code == 4, run.stderr
+    assert "Traceback" not in run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == 7, run.stdout  # every entry reported, once
+    invalid = {Path(line.split()[1]).name: line for line in lines if line.startswith("invalid")}
+    assert set(invalid) == {"dangling.json", "loop.json", "ping.json", "pong.json"}
+    assert "symbolic link to a missing file" in invalid["dangling.json"]
+    for name in ("loop.json", "ping.json", "pong.json"):
+        assert "symbolic link loop" in invalid[name]
+    completed = [line for line in lines if line.startswith("completed")]
+    assert len(completed) == 3 and any("zz-link.json" in line for line in completed)
+    assert cli_emulator.jobs_created == 2  # the link and its target are the same input
+    assert "7 inputs: 3 completed, 4 invalid" in run.stderr
+
+
+async def test_two_expand_processes_sharing_one_journal_create_each_job_once(
+    cli_emulator: TutorFlowEmulator, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = _sources(tmp_path / "src", 12)
+    journal = tmp_path / "shared.jsonl"
+    args = ("expand", str(folder), "--journal", str(journal), "--json", "--concurrency", "4",
+            *QUICK)
+
+    runs = await asyncio.gather(run_cli(CLI, *args, env=cli_env),
+                                run_cli(CLI, *args, env=cli_env))
+
+    count = len(list(folder.glob("*.json")))
+    for run in runs:
+        assert run.code == 0, run.stderr
+        lines = run.json_lines()
+        assert sorted(r["index"] for r in lines) == list(range(count))  # each input once
+        assert all(r["status"] == "completed" for r in lines)
+    job_ids = [{r["index"]: r["job_id"] for r in run.json_lines()} for run in runs]
+    assert job_ids[0] == job_ids[1]  # the same job for each input, whichever run made it
+    assert cli_emulator.jobs_created == count
+    assert max(cli_emulator.jobs_per_idempotency_key().values()) == 1
+    assert set(cli_emulator.jobs_per_request().values()) == {1}
+
+    again = await run_cli(CLI, *args, env=cli_env)
+
+    assert again.code == 0 and "skipped" not in again.stderr  # no line of theirs was torn
+    assert all(r["from_journal"] for r in again.json_lines())
+    assert cli_emulator.jobs_created == count
 
 
 async def test_expand_without_a_terminal_prints_plain_progress_lines(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +37,28 @@ def content_session(args: argparse.Namespace, rate_limit: int | None = None) -> 
     )
 
 
+#: Arrays and objects inside each other a source file may have. Python's JSON encoder
+#: recurses once per level, and a payload much deeper than this would fail deep in the
+#: run (or crash it) rather than come back as that input's ``invalid`` outcome.
+MAX_SOURCE_DEPTH = 500
+_TOO_DEEP = (
+    f"nested more than {MAX_SOURCE_DEPTH} levels deep (arrays and objects inside each other)"
+)
+
+
 def source_files(paths: list[str]) -> list[Path]:
-    """The JSON files named, folders expanded to their ``*.json`` (sorted, recursive)."""
+    """The JSON files named, folders expanded to their ``*.json`` (sorted, recursive).
+
+    A ``*.json`` symbolic link in a folder that loops or points nowhere is kept: it is
+    reported as an invalid input rather than left out without a word.
+    """
     files: list[Path] = []
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*.json") if p.is_file()))
+            files.extend(
+                sorted(p for p in path.rglob("*.json") if p.is_file() or _broken_link(p))
+            )
         elif path.is_file():
             files.append(path)
         else:
@@ -51,14 +68,51 @@ def source_files(paths: list[str]) -> list[Path]:
     return files
 
 
+def _broken_link(path: Path) -> bool:
+    return path.is_symlink() and not path.exists()
+
+
+def _broken_link_problem(path: Path) -> str:
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if exc.errno == errno.ENOENT:
+            return f"a symbolic link to a missing file: {os.readlink(path)}"
+        return f"a symbolic link that cannot be followed: {exc.strerror}"
+    return "a symbolic link that cannot be followed"
+
+
+def _too_deep(value: object, limit: int) -> bool:
+    """Whether arrays and objects sit more than ``limit`` levels inside each other
+    (without recursion: the point is to refuse what would exhaust the stack)."""
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = (
+        [(value, 1)] if isinstance(value, dict | list) else []
+    )
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
 def _load(path: Path) -> dict[str, Any] | str:
     """The file's JSON object, or why it is not one."""
+    if _broken_link(path):
+        return _broken_link_problem(path)
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return f"not readable as JSON: {exc}"
+    except RecursionError:  # the decoder recurses once per level, too
+        return _TOO_DEEP
     if not isinstance(value, dict):
         return f"expected a JSON object, got {type(value).__name__}"
+    if _too_deep(value, MAX_SOURCE_DEPTH):
+        return _TOO_DEEP
     return value
 
 
