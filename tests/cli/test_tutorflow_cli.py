@@ -193,6 +193,22 @@ async def test_two_expand_processes_sharing_one_journal_create_each_job_once(
     assert cli_emulator.jobs_created == count
 
 
+async def test_expand_with_a_bad_journal_exits_2_before_reading_or_sending(
+    cli_emulator: TutorFlowEmulator, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = _sources(tmp_path / "src", 2)
+    (folder / "list.json").write_text("[1, 2]", encoding="utf-8")
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+
+    for journal in (tmp_path, tmp_path / "none" / "run.jsonl", tmp_path / "a-file" / "j"):
+        run = await run_cli(CLI, "expand", str(folder), "--journal", str(journal), *QUICK,
+                            env=cli_env)
+        assert run.code == 2, run.stderr
+        assert run.stdout == ""  # not even the invalid file: nothing ran
+        assert "journal: " in run.stderr and "Traceback" not in run.stderr
+    assert cli_emulator.counters.requests == 0
+
+
 async def test_expand_without_a_terminal_prints_plain_progress_lines(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:

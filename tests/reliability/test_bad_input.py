@@ -649,6 +649,8 @@ def _never_written_exists() -> bool:
     return Path(NEVER_WRITTEN).exists()
 
 
+#: Source-JSON files to expand, named absolutely (a run's directory is not the repository's).
+_SOURCES = str(Path(__file__).resolve().parents[2] / "examples" / "sources")
 #: Bad-input cases of the two command-line tools: each exits 2 naming the argument.
 CLI_BAD_INPUT_CASES: list[CliBadInput] = [
     tf_cli("cli-expand-no-path", "FILE|DIR", "expand"),
@@ -662,6 +664,10 @@ CLI_BAD_INPUT_CASES: list[CliBadInput] = [
     tf_cli("cli-expand-outputs-unknown", "--requested-outputs", "expand",
            "no/such/dir", "--requested-outputs", "interactive_module,hologram"),
     tf_cli("cli-expand-rate-zero", "--rate-limit", "expand", ".", "--rate-limit", "0"),
+    tf_cli("cli-expand-journal-a-directory", "journal", "expand", _SOURCES, "--journal",
+           _SOURCES),
+    tf_cli("cli-expand-journal-no-parent", "journal", "expand", _SOURCES, "--journal",
+           str(Path(_SOURCES) / "nowhere" / "run.jsonl")),
     tf_cli("cli-wait-empty-id", "JOB_ID", "wait", ""),
     tf_cli("cli-wait-dotdot-id", "JOB_ID", "wait", "job_1", ".."),
     tf_cli("cli-wait-megabyte-id", "JOB_ID", "wait", "j" * 5000),

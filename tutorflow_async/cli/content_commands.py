@@ -19,6 +19,7 @@ from edu_async_core.validation import path_segment
 from ..bulk import BulkProgress, ExpansionOutcome, ExpansionRequest, OutcomeStatus
 from ..content import ContentSession
 from ..errors import ExpansionFailed, ExpansionTimeoutError
+from ..journal import Journal
 from ..models import ExpansionResult, OutputType
 from . import records
 
@@ -143,6 +144,22 @@ def _exit_status(outcomes: list[tuple[OutcomeStatus, BaseException | None]]) -> 
 async def expand(args: argparse.Namespace, out: Output) -> int:
     outputs = _requested_outputs(args.requested_outputs)
     files = source_files(args.paths)
+    # Opened here, first: a bad --journal exits 2 before any file is read or reported.
+    journal = Journal(args.journal) if args.journal is not None else None
+    try:
+        return await _expand(args, out, outputs, files, journal)
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+async def _expand(
+    args: argparse.Namespace,
+    out: Output,
+    outputs: list[str] | None,
+    files: list[Path],
+    journal: Journal | None,
+) -> int:
     loaded = [(path, _load(path)) for path in files]
     requests: list[ExpansionRequest] = []
     positions: list[int] = []  # position in `files` of each request
@@ -185,7 +202,7 @@ async def expand(args: argparse.Namespace, out: Output) -> int:
             async for outcome in session.expand_many(
                 requests,
                 concurrency=args.concurrency,
-                journal=args.journal,
+                journal=journal,
                 timeout=args.timeout,
                 poll_interval=args.poll_interval,
                 max_interval=args.max_interval,
