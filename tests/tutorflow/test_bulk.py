@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -359,3 +360,30 @@ async def test_two_runs_sharing_one_journal_create_each_job_once(
     assert not caplog.records
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     assert Counter(r["e"] for r in records) == {"created": 120, "finished": 120}
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="expansions.check_payload lets the encoder's RecursionError through, and "
+    "bulk._Run._worker dies of it without handing over its end: the run never ends",
+)
+async def test_a_payload_nested_too_deeply_is_an_invalid_outcome(
+    emu: TutorFlowEmulator,
+) -> None:
+    requests = [*inputs(3, failing_every=0), tf.ExpansionRequest({"level": _nested(5_000)})]
+    async with content(emu) as s, contextlib.aclosing(
+        s.expand_many(requests, concurrency=2, **QUICK)
+    ) as run, asyncio.timeout(5):
+        outcomes = [o async for o in run]
+    assert sorted(o.index for o in outcomes) == [0, 1, 2, 3]
+    deep = next(o for o in outcomes if o.index == 3)
+    assert deep.status == "invalid" and isinstance(deep.error, tf.InvalidArgumentError)
+    assert deep.error.argument == "payload"
+    assert emu.jobs_created == 3
