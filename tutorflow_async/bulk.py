@@ -170,7 +170,16 @@ class _Run:
     async def _worker(self) -> None:
         for index, item in self._inputs:  # shared: each input is taken once
             self.progress.started += 1
-            outcome = await self._one(index, item)
+            try:
+                outcome = await self._one(index, item)
+            except Exception as exc:  # a bug of ours must cost one input, never the run
+                logger.warning(
+                    "bulk input %d failed unexpectedly: %s",
+                    index,
+                    type(exc).__name__,
+                    extra={"index": index, "error": type(exc).__name__},
+                )
+                outcome = ExpansionOutcome(index, OutcomeStatus.ERROR, None, None, error=exc)
             if outcome.status == OutcomeStatus.COMPLETED:
                 self.progress.completed += 1
             elif outcome.status == OutcomeStatus.FAILED:

@@ -57,6 +57,8 @@ def check_payload(payload: object) -> Mapping[str, Any]:
         json.dumps(payload, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError("payload", f"is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise InvalidArgumentError("payload", "is nested too deeply to encode as JSON") from None
     return payload
 
 

@@ -369,11 +369,6 @@ def _nested(depth: int) -> list[Any]:
     return value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="expansions.check_payload lets the encoder's RecursionError through, and "
-    "bulk._Run._worker dies of it without handing over its end: the run never ends",
-)
 async def test_a_payload_nested_too_deeply_is_an_invalid_outcome(
     emu: TutorFlowEmulator,
 ) -> None:
@@ -387,3 +382,26 @@ async def test_a_payload_nested_too_deeply_is_an_invalid_outcome(
     assert deep.status == "invalid" and isinstance(deep.error, tf.InvalidArgumentError)
     assert deep.error.argument == "payload"
     assert emu.jobs_created == 3
+
+
+async def test_an_unexpected_error_costs_one_input_never_the_run(
+    emu: TutorFlowEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tutorflow_async.bulk as bulk_module
+
+    real = prepare_create
+
+    def flaky(payload: Any, *args: Any) -> Any:
+        if payload.get("boom"):
+            raise RuntimeError("a bug of ours")
+        return real(payload, *args)
+
+    monkeypatch.setattr(bulk_module, "prepare_create", flaky)
+    requests = [*inputs(3, failing_every=0), tf.ExpansionRequest({"level": {"id": "x"}, "boom": 1})]
+    async with content(emu) as s, contextlib.aclosing(
+        s.expand_many(requests, concurrency=2, **QUICK)
+    ) as run, asyncio.timeout(10):
+        outcomes = [o async for o in run]
+    assert sorted(o.index for o in outcomes) == [0, 1, 2, 3]
+    broken = next(o for o in outcomes if o.index == 3)
+    assert broken.status == "error" and isinstance(broken.error, RuntimeError)
