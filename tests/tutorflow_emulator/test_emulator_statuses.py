@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import attrs
 import pytest
-from aiohttp import web
+from webhook_endpoint import Endpoint, serving_endpoint
 
 from tutorflow_async.testing import (
     MISSING,
@@ -35,40 +35,10 @@ QUEUED, PROCESSING = 10.0, 10.0
 SLOW = EmulatorConfig(queued_seconds=QUEUED, processing_seconds=PROCESSING, tick_interval=0.005)
 
 
-@attrs.define
-class Receiver:
-    """A local webhook endpoint that records every delivery."""
-
-    url: str = ""
-    deliveries: list[tuple[dict[str, str], bytes]] = attrs.Factory(list)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.deliveries.append((dict(request.headers), await request.read()))
-        return web.Response(status=204)
-
-    def events(self) -> list[tuple[str, dict[str, Any]]]:
-        """(event header, parsed body) of each delivery, in arrival order."""
-        return [
-            (headers["X-Content-Integration-Event"], json.loads(body))
-            for headers, body in self.deliveries
-        ]
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    recv = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", recv.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    recv.url = f"http://{host}:{port}/hook"
-    try:
-        yield recv
-    finally:
-        await runner.cleanup()
+async def receiver() -> AsyncIterator[Endpoint]:
+    async with serving_endpoint() as endpoint:
+        yield endpoint
 
 
 @attrs.define
@@ -193,7 +163,7 @@ async def test_by_default_the_result_is_ready_the_moment_the_job_completes() -> 
 @pytest.mark.parametrize(
     "final", ["canceled", "cancelled", "expired", "partially_completed", "Some Other State"]
 )
-async def test_final_status_replaces_completed_everywhere(receiver: Receiver, final: str) -> None:
+async def test_final_status_replaces_completed_everywhere(receiver: Endpoint, final: str) -> None:
     async with running(attrs.evolve(SLOW, final_status=final)) as client:
         await client.hook(receiver.url, ["content.completed", "content.failed"])
         created = await client.create()
@@ -235,7 +205,7 @@ async def test_final_status_replaces_completed_everywhere(receiver: Receiver, fi
 
 
 async def test_final_status_is_not_sent_to_completed_only_subscribers(
-    receiver: Receiver,
+    receiver: Endpoint,
 ) -> None:
     async with running(attrs.evolve(SLOW, final_status="expired")) as client:
         await client.hook(receiver.url, ["content.completed"])
@@ -247,7 +217,7 @@ async def test_final_status_is_not_sent_to_completed_only_subscribers(
     assert receiver.deliveries == []
 
 
-async def test_final_status_leaves_failures_and_exports_alone(receiver: Receiver) -> None:
+async def test_final_status_leaves_failures_and_exports_alone(receiver: Endpoint) -> None:
     async with running(attrs.evolve(SLOW, final_status="expired")) as client:
         await client.hook(receiver.url, ["content.completed", "content.failed"])
         job_id = (await client.create(fail=True))["job"]["id"]
@@ -275,7 +245,7 @@ async def test_final_status_leaves_failures_and_exports_alone(receiver: Receiver
     [("lower", str.lower), ("upper", str.upper), ("title", str.title)],
 )
 async def test_status_case_renders_every_job_status(
-    receiver: Receiver, case: StatusCase, spell: Callable[[str], str]
+    receiver: Endpoint, case: StatusCase, spell: Callable[[str], str]
 ) -> None:
     async with running(attrs.evolve(SLOW, status_case=case)) as client:
         await client.hook(receiver.url, ["content.completed", "content.failed"])
@@ -322,7 +292,7 @@ async def test_status_case_renders_every_job_status(
     assert by_job[failing_id][1]["status"] == spell("failed")
 
 
-async def test_status_case_applies_to_a_final_status(receiver: Receiver) -> None:
+async def test_status_case_applies_to_a_final_status(receiver: Endpoint) -> None:
     config = attrs.evolve(SLOW, final_status="partially_completed", status_case="upper")
     async with running(config) as client:
         await client.hook(receiver.url, ["content.failed"])
@@ -378,7 +348,7 @@ async def test_override_missing_leaves_the_field_out() -> None:
         assert (await client.get(job_id))["job"]["status"] == "processing"
 
 
-async def test_override_does_not_change_the_real_state(receiver: Receiver) -> None:
+async def test_override_does_not_change_the_real_state(receiver: Endpoint) -> None:
     async with running() as client:
         await client.hook(receiver.url, ["content.completed"])
         job_id = (await client.create())["job"]["id"]
@@ -431,7 +401,7 @@ async def test_override_refuses_values_that_are_not_statuses() -> None:
     ("lag_status", "code"), [(404, "content_not_found"), (409, "content_conflict")]
 )
 async def test_result_lags_the_completed_status(
-    receiver: Receiver, lag_status: int, code: str
+    receiver: Endpoint, lag_status: int, code: str
 ) -> None:
     config = attrs.evolve(SLOW, result_lag_seconds=5.0, result_lag_status=lag_status)
     async with running(config) as client:

@@ -13,6 +13,7 @@ import aiohttp
 import attrs
 import pytest
 from aiohttp import web
+from webhook_endpoint import Endpoint, serving_endpoint
 
 from tutorflow_async.testing import EmulatorConfig, TutorFlowEmulator
 
@@ -25,46 +26,10 @@ FAST = EmulatorConfig(
 )
 
 
-@attrs.define
-class Delivery:
-    headers: dict[str, str]
-    body: bytes
-
-
-@attrs.define
-class Receiver:
-    """A local webhook endpoint that records what it gets and can be told to fail."""
-
-    url: str = ""
-    deliveries: list[Delivery] = attrs.Factory(list)
-    fail_next: int = 0
-    failures_answered: int = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if self.fail_next:
-            self.fail_next -= 1
-            self.failures_answered += 1
-            return web.Response(status=500)
-        self.deliveries.append(Delivery(dict(request.headers), body))
-        return web.Response(status=204)
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    recv = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", recv.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    recv.url = f"http://{host}:{port}/hook"
-    try:
-        yield recv
-    finally:
-        await runner.cleanup()
+async def receiver() -> AsyncIterator[Endpoint]:
+    async with serving_endpoint() as endpoint:
+        yield endpoint
 
 
 async def _eventually(check: Callable[[], bool]) -> None:
@@ -104,7 +69,7 @@ async def _expand(
 
 
 async def test_terminal_jobs_are_delivered_signed_per_event(
-    receiver: Receiver, http: aiohttp.ClientSession
+    receiver: Endpoint, http: aiohttp.ClientSession
 ) -> None:
     async with TutorFlowEmulator(FAST) as emu:
         everything = await _hook(http, emu, receiver.url, ["content.completed", "content.failed"])
@@ -143,7 +108,7 @@ async def test_terminal_jobs_are_delivered_signed_per_event(
 
 
 async def test_failed_deliveries_are_retried(
-    receiver: Receiver, http: aiohttp.ClientSession
+    receiver: Endpoint, http: aiohttp.ClientSession
 ) -> None:
     receiver.fail_next = 2
     async with TutorFlowEmulator(FAST) as emu:
@@ -156,7 +121,7 @@ async def test_failed_deliveries_are_retried(
 
 
 async def test_delivery_gives_up_after_max_attempts(
-    receiver: Receiver, http: aiohttp.ClientSession
+    receiver: Endpoint, http: aiohttp.ClientSession
 ) -> None:
     receiver.fail_next = 100
     async with TutorFlowEmulator(FAST) as emu:
@@ -177,7 +142,7 @@ async def test_unreachable_receiver_counts_failures(http: aiohttp.ClientSession)
 
 
 async def test_dropped_and_duplicated_deliveries(
-    receiver: Receiver, http: aiohttp.ClientSession
+    receiver: Endpoint, http: aiohttp.ClientSession
 ) -> None:
     async with TutorFlowEmulator(attrs.evolve(FAST, webhook_duplicate_rate=1.0)) as emu:
         await _hook(http, emu, receiver.url, ["content.completed"])
@@ -195,7 +160,7 @@ async def test_dropped_and_duplicated_deliveries(
 
 
 async def test_deleted_webhooks_and_exports(
-    receiver: Receiver, http: aiohttp.ClientSession
+    receiver: Endpoint, http: aiohttp.ClientSession
 ) -> None:
     async with TutorFlowEmulator(FAST) as emu:
         gone = await _hook(http, emu, receiver.url + "?gone", ["content.completed"])
