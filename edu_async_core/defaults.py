@@ -90,7 +90,6 @@ TUTORFLOW_ENDED_STATUSES: Final = (
     "rejected",
     "timed_out",
     "deleted",
-    "partially_completed",
 )
 #: A job reported ``completed`` (by a poll or a webhook) whose result answers 404 or 409 is
 #: asked again, backing off, for this many seconds (within the wait's own deadline).

@@ -291,13 +291,16 @@ class Transport:
                 try:
                     await limiter.acquire(deadline)
                 except PausedPastDeadline as exc:
-                    raise self._errors.api_error_class(429, None)(
+                    paused = self._errors.api_error_class(429, None)(
                         f"not sent: the key is paused by an earlier 429 for another "
                         f"{exc.seconds:.0f}s, past this call's deadline",
                         status=429,
                         context=context,
                         attempts=attempt - 1,
-                    ) from None
+                    )
+                    if isinstance(paused, RateLimitError):
+                        paused.retry_after = exc.seconds  # when to come back
+                    raise paused from None
             if started is None:
                 started = clock.monotonic()
             error: SDKError

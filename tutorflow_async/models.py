@@ -131,8 +131,9 @@ class ExpansionJob:
     @property
     def is_terminal(self) -> bool:
         """Polling this job again would change nothing: ``completed``, ``failed``, or a
-        status that says it ended without a result (``canceled``, ``expired``, ...; see
-        ``tutorflow_async.statuses``), in any case."""
+        status that says it ended without a result (``canceled``, ``expired``, ...: the
+        default ``defaults.TUTORFLOW_ENDED_STATUSES``, whatever a session's
+        ``ended_statuses``), in any case. Only ``completed`` and ``failed`` have a result."""
         return meaning(self.status) in _TERMINAL_MEANINGS
 
     @property

@@ -102,8 +102,11 @@ class _Watch:
     task: asyncio.Task[None] | None = None
     subscription: asyncio.Future[Any] | None = None
     warned: bool = False
-    # Set once a completed/failed status was seen but its result was not there yet.
+    # Set once a completed status was seen but its result was not there yet.
     result_since: float | None = None
+    # The job was last said to be completed (a poll or an event): a 404/409 from its
+    # result is then taken as "not there yet". A failed job's is not waited for.
+    said_completed: bool = False
     result_tries: int = 0
     on_retry: Callable[[SDKError], None] | None = None
 
@@ -261,6 +264,7 @@ class ExpansionPoller:
         self._event_count += 1
         if self._watches.get(watch.job_id) is watch:
             watch.event_arrived = True
+            watch.said_completed = bool(getattr(event.result(), "is_completed", True))
             self._schedule(watch, 0.0)
 
     def _schedule(self, watch: _Watch, when: float) -> None:
@@ -317,6 +321,9 @@ class ExpansionPoller:
         watch.busy = False
         if watch.task is task:
             watch.task = None
+        seen = self._seen.get(watch.job_id)
+        if seen is not None:
+            seen.asked = None  # answered, failed or cancelled: no poll is waiting any more
         self._slots.release()
         self._inflight.discard(task)
         self._wake.set()
@@ -359,10 +366,11 @@ class ExpansionPoller:
                 if status is StatusMeaning.UNKNOWN:
                     self._warn_unknown(watch, job.status)
                 fetch_result = status in (StatusMeaning.COMPLETED, StatusMeaning.FAILED)
+                watch.said_completed = status is StatusMeaning.COMPLETED
             if fetch_result:
                 result = await self._fetch_result(watch)
         except (NotFoundError, ConflictError) as exc:
-            if fetch_result and self._result_lags(watch, exc):
+            if fetch_result and watch.said_completed and self._result_lags(watch, exc):
                 return
             self._settle(watch, exc)
             return

@@ -79,9 +79,10 @@ async def test_a_call_does_not_wait_for_a_pause_past_its_deadline(
             await s.expansions.get(job.id)
         before = slow_emu.counters.requests
         started = time.monotonic()
-        with pytest.raises(tf.RateLimitExceededError, match="paused"):
+        with pytest.raises(tf.RateLimitExceededError, match="paused") as info:
             await s.expansions.get(job.id)
         assert time.monotonic() - started < 0.5
+        assert info.value.retry_after is not None and 20 < info.value.retry_after <= 30
         assert slow_emu.counters.requests == before
 
 
@@ -218,8 +219,7 @@ async def test_a_refused_redirect_ends_the_wait_with_that_error(
 # -- statuses ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", ["canceled", "cancelled", "expired", "EXPIRED",
-                                    "partially_completed"])
+@pytest.mark.parametrize("status", ["canceled", "cancelled", "expired", "EXPIRED", "aborted"])
 async def test_a_status_that_says_the_job_ended_ends_the_wait_at_once(status: str) -> None:
     # Before the fix these were polled silently until the deadline (900 s by default).
     config = EmulatorConfig(queued_seconds=0.0, processing_seconds=0.1,
@@ -318,3 +318,17 @@ async def test_a_result_that_never_comes_ends_the_wait_after_the_grace() -> None
         with pytest.raises(tf.NotFoundError):
             await s.wait_for_expansion(job.id, timeout=30)
         assert 1.0 <= time.monotonic() - started < 5.0
+
+
+async def test_a_failed_jobs_missing_result_is_raised_at_once() -> None:
+    # The result grace is for a job said to be completed; a failed one's 404 is not waited
+    # for (it would have cost every failed wait 30 s).
+    config = EmulatorConfig(queued_seconds=0.0, processing_seconds=0.1, failure_rate=1.0)
+    async with TutorFlowEmulator(config) as emu, session_on(emu, **QUICK) as s:
+        job = await s.expansions.create(PAYLOAD)
+        emu.add_fault(Fault(kind="status", status=404, method="GET", times=None,
+                            path="/v1/content/integrations/expansions/{jobId}/result"))
+        started = time.monotonic()
+        with pytest.raises(tf.NotFoundError):
+            await s.wait_for_expansion(job.id, timeout=30)
+        assert time.monotonic() - started < 5.0
