@@ -34,7 +34,8 @@ How the walk uses it:
   least two) raises :class:`TieOverflowError`, after everything newer was emitted; a
   shorter one is taken as complete. Before raising, the walk asks once for the account's
   newest page (no bounds, no filters): a walk of a few items may never have seen a page
-  as long as the server serves.
+  as long as the server serves. It then asks the leaf's top and the stacked answer below
+  it afresh, since items deleted meanwhile can make distinct items look tied.
 * **The end.** An empty answer shows nothing older is left, and so does an answer that
   reaches below the range (sharded windows ask with the whole range's lower bound, so
   the next window's items close theirs).
@@ -233,9 +234,6 @@ class CursorState:
             done=bool(data.get("done", False)),
         )
 
-    def settled(self) -> CursorState:
-        """This state without its search inside the boundary second (what a token keeps)."""
-        return CursorState.from_json(self.to_json())
 
 
 class Query(NamedTuple):

@@ -582,8 +582,9 @@ class ExpansionWaiter:
         else:
             # Resumed: time before this process took the wait over is only known as wall
             # time (it may come from another machine).
-            remaining = self._token.deadline - clock.time()
-            before = max(0.0, clock.time() - self._token.started_at)
+            now = clock.time()
+            remaining = self._token.deadline - now
+            before = max(0.0, now - self._token.started_at)
         future = self._poller.watch(
             self.job_id, poll_interval=self._poll_interval, max_interval=self._max_interval
         )
