@@ -49,6 +49,15 @@ def load_sources(folder: Path) -> list[tf.ExpansionRequest]:
     ]
 
 
+def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """``header`` and ``rows`` as lines, each column as wide as its longest cell."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    return [
+        " ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
+
+
 async def expand_demo(sources_dir: Path, failure_rate: float) -> Counter[str]:
     config = EmulatorConfig(
         queued_seconds=0.2, processing_seconds=0.8, failure_rate=failure_rate, seed=7
@@ -99,7 +108,7 @@ async def expand_demo(sources_dir: Path, failure_rate: float) -> Counter[str]:
                 polls = s.poller.stats
 
         print()
-        print(f"{'source':<14} {'job':<28} {'status':<10} first output")
+        rows: list[tuple[str, ...]] = []
         for o in sorted(outcomes, key=lambda o: o.index):
             detail = ""
             if o.result is not None and o.result.outputs and o.result.outputs[0].manifest:
@@ -108,7 +117,9 @@ async def expand_demo(sources_dir: Path, failure_rate: float) -> Counter[str]:
                 detail = o.error.error.message or ""
             elif o.error is not None:
                 detail = str(o.error)
-            print(f"{o.label or o.index!s:<14} {o.job_id or '-':<28} {o.status:<10} {detail}")
+            rows.append((str(o.label or o.index), o.job_id or "-", str(o.status), detail))
+        for line in table(("source", "job", "status", "first output"), rows):
+            print(line)
         counts = Counter(str(o.status) for o in outcomes)
         print()
         print(
