@@ -9,6 +9,7 @@ from edu_async_core.retry import RetryPolicy
 from edu_async_core.transport import TransportConfig
 
 from .admin import AdminSession
+from .admin_resources import ApiKeys, Exports, Webhooks
 from .bulk import BulkProgress, ExpansionOutcome, ExpansionRequest, OutcomeStatus
 from .content import ContentSession
 from .errors import (
@@ -31,6 +32,7 @@ from .errors import (
     TutorFlowAPIError,
     TutorFlowError,
 )
+from .expansions import Expansions
 from .journal import Journal
 from .models import (
     ApiKey,
@@ -47,7 +49,7 @@ from .models import (
     Webhook,
     WebhookEvent,
 )
-from .waiting import ExpansionWaiter
+from .waiting import ExpansionPoller, ExpansionWaiter
 from .webhooks import (
     WebhookCounters,
     WebhookDelivery,
@@ -64,6 +66,7 @@ __all__ = [
     "APITimeoutError",
     "AdminSession",
     "ApiKey",
+    "ApiKeys",
     "BadResponseError",
     "BulkProgress",
     "ConflictError",
@@ -76,10 +79,13 @@ __all__ = [
     "ExpansionJob",
     "ExpansionOutcome",
     "ExpansionOutput",
+    "ExpansionPoller",
     "ExpansionRequest",
     "ExpansionResult",
     "ExpansionTimeoutError",
     "ExpansionWaiter",
+    "Expansions",
+    "Exports",
     "ForbiddenError",
     "InsecureTransportError",
     "InternalServerError",
@@ -107,6 +113,7 @@ __all__ = [
     "WebhookPayloadError",
     "WebhookReceiver",
     "WebhookVerdict",
+    "Webhooks",
     "verify_signature",
     "webhooks",
 ]
