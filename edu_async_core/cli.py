@@ -182,6 +182,11 @@ def configure_logging(verbosity: int, stream: TextIO) -> None:
 
 
 def positive_int(text: str) -> int:
+    """An argparse type: ``text`` as an int of at least 1.
+
+    Raises ``argparse.ArgumentTypeError`` for a smaller number, and ``ValueError`` (which
+    argparse reports as "invalid positive_int value") for text that is not an int.
+    """
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
@@ -189,6 +194,7 @@ def positive_int(text: str) -> int:
 
 
 def non_negative_int(text: str) -> int:
+    """An argparse type: ``text`` as an int of 0 or more (else a usage error)."""
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
@@ -196,6 +202,7 @@ def non_negative_int(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
+    """An argparse type: ``text`` as a float above 0; ``nan`` and ``0`` are usage errors."""
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
@@ -203,6 +210,7 @@ def positive_float(text: str) -> float:
 
 
 def non_negative_float(text: str) -> float:
+    """An argparse type: ``text`` as a float of 0 or more; ``nan`` is a usage error."""
     value = float(text)
     if not value >= 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
@@ -210,6 +218,7 @@ def non_negative_float(text: str) -> float:
 
 
 def fraction(text: str) -> float:
+    """An argparse type: ``text`` as a float from 0 to 1 inclusive (a rate or share)."""
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
@@ -217,6 +226,7 @@ def fraction(text: str) -> float:
 
 
 def port(text: str) -> int:
+    """An argparse type: ``text`` as a TCP port, 0 to 65535 (0: any free port)."""
     value = int(text)
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0..65535, got {value}")
@@ -302,6 +312,13 @@ class ProgressDisplay:
         self._drawn = False
 
     def update(self, done: int, counts: Sequence[tuple[str, int]] = ()) -> None:
+        """Record progress, and draw the line if it is due.
+
+        ``done`` is how many units are finished; ``counts`` are extra ``(name, value)``
+        figures shown after it (for example ``("failed", 2)``). The latest state is kept
+        even when nothing is drawn, so the closing line is always current. A display built
+        with ``enabled=False`` only records.
+        """
         self._state = (done, tuple(counts))
         if not self._enabled:
             return

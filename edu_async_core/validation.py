@@ -95,6 +95,10 @@ def path_segment(value: object, argument: str) -> str:
 
 
 def positive_int(value: object, argument: str) -> int:
+    """``value`` itself if it is an int of at least 1 (``bool`` is refused).
+
+    Raises :class:`InvalidArgumentError` naming ``argument`` otherwise.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgumentError(argument, f"expected an int, got {type(value).__name__}")
     if value < 1:
@@ -103,6 +107,11 @@ def positive_int(value: object, argument: str) -> int:
 
 
 def positive_number(value: object, argument: str) -> float:
+    """``value`` as a float if it is a finite int or float above 0 (``bool`` is refused).
+
+    Raises :class:`InvalidArgumentError` naming ``argument`` for anything else,
+    including ``nan`` and infinities.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidArgumentError(argument, f"expected a number, got {type(value).__name__}")
     if not math.isfinite(value) or value <= 0:

@@ -170,6 +170,14 @@ class CursorState:
     done: bool = False
 
     def to_json(self) -> dict[str, object]:
+        """The part of the state a resume token keeps, as a small JSON-ready dict.
+
+        Only what a resumed walk needs is written (the newest bound, the ids already
+        handed out at it, the bounds' inclusiveness, the page-size hint, whether the walk
+        is done), with short keys and defaults left out; the search state inside a
+        crowded second is not, since a resumed walk starts that search afresh.
+        :meth:`from_json` reads it back.
+        """
         data: dict[str, object] = {}
         if self.hi is not None:
             data["hi"] = self.hi

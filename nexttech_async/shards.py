@@ -145,6 +145,13 @@ class ShardedWalk(AsyncWalk[M]):
 
     @property
     def resume_token(self) -> str:
+        """Where to go on from: pass it to ``iterate(resume_token=...)`` later.
+
+        The token resumes as a sequential walk from just after the last item handed out
+        down to the start of the range (before the first ``anext()``: the whole range).
+        Raises ``CursorError`` for an unordered walk (``ordered=False``), whose shards
+        have no single position.
+        """
         if not self._ordered:
             raise CursorError(
                 "an unordered sharded walk has no single position to resume from; "

@@ -96,6 +96,7 @@ class ExpansionFailed(TutorFlowError):
         self.output_errors = output_errors
 
     def support_fields(self) -> dict[str, object]:
+        """The base error's support fields, with the ``job_id`` first."""
         return {"job_id": self.job_id, **super().support_fields()}
 
 
@@ -112,6 +113,7 @@ class ExpansionEnded(ExpansionFailed):
         self.job = job
 
     def support_fields(self) -> dict[str, object]:
+        """:class:`ExpansionFailed`'s support fields, with the status the job ended in."""
         return {"job_status": self.job_status, **super().support_fields()}
 
 
@@ -142,6 +144,11 @@ class ExpansionTimeoutError(TutorFlowError, TimeoutError):
         self.last_error = last_error
 
     def support_fields(self) -> dict[str, object]:
+        """The job id, its last status and, if the last poll failed, that error's type.
+
+        Then the base error's fields. Of the last error only the class name is given
+        (``"APIConnectionError"``, ...); raise ``last_error`` itself for its details.
+        """
         fields: dict[str, object] = {"job_id": self.job_id, "last_status": self.last_status}
         if self.last_error is not None:
             fields["last_error"] = type(self.last_error).__name__

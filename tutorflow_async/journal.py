@@ -150,6 +150,7 @@ class JournalEntry:
 
     @property
     def finished(self) -> bool:
+        """Whether the input is done for good (``completed`` or ``failed``), not waited for."""
         return self.status in FINAL
 
 
@@ -229,15 +230,32 @@ class Journal:
         return len(self._entries)
 
     def lookup(self, key: str) -> JournalEntry | None:
+        """What the journal holds for the input with idempotency key ``key``, or ``None``.
+
+        The entry reflects every record read at opening plus those this object wrote
+        since; lines appended meanwhile by another run sharing the file are not seen.
+        """
         return self._entries.get(key)
 
     def created(self, key: str, job_id: str, index: int) -> None:
+        """Record that the input ``key`` (at position ``index`` of the run) made ``job_id``.
+
+        The line is appended in one write before this returns (flushed to disk first
+        when the journal was opened with ``fsync=True``), so a crash right after it
+        still lets a re-run wait for the job instead of creating it again.
+        """
         self._append({"e": "created", "k": key, "job": job_id, "i": index})
         self._entries[key] = attrs.evolve(self._entries.get(key, JournalEntry(key)), job_id=job_id)
 
     def finished(
         self, key: str, job_id: str | None, status: str, error: dict[str, Any] | None = None
     ) -> None:
+        """Record that the input ``key`` ended with ``status``, and ``error`` if it failed.
+
+        ``job_id`` is ``None`` when no job was made (the input was refused before one
+        was). A ``completed`` or ``failed`` status makes a re-run report the input from
+        the journal; any other status makes it wait for the job again.
+        """
         record: dict[str, Any] = {"e": "finished", "k": key, "job": job_id, "status": status}
         if error:
             record["error"] = error
@@ -252,6 +270,7 @@ class Journal:
             os.fsync(self._fd)
 
     def close(self) -> None:
+        """Close the file. Safe to call twice; writing to a closed journal fails."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -62,11 +62,22 @@ OUTPUT_PRIORITY: tuple[str, ...] = tuple(OutputType)
 
 
 class SourceType(enum.StrEnum):
+    """What a create's payload is (``sourceType``): ``source_json`` by default, or ``floco``.
+
+    Pass one as ``expansions.create(..., source_type=...)``; a job made by an admin
+    export reports ``ui_authored`` instead, which is not a value a request may send.
+    """
+
     SOURCE_JSON = "source_json"
     FLOCO = "floco"
 
 
 class WebhookEvent(enum.StrEnum):
+    """The events a webhook can subscribe to: a job completed, or a job failed.
+
+    ``admin.webhooks.create(url)`` subscribes to both unless ``events=`` narrows it.
+    """
+
     CONTENT_COMPLETED = "content.completed"
     CONTENT_FAILED = "content.failed"
 
@@ -95,6 +106,11 @@ class Manifest:
 
     @property
     def public_url(self) -> str | None:
+        """The manifest's ``publicUrl`` (where learners open the output), if it has one.
+
+        ``None`` when the server sent none or sent something other than a string; the
+        other URLs stay in ``urls``.
+        """
         url = self.urls.get("publicUrl")
         return url if isinstance(url, str) else None
 
@@ -138,10 +154,16 @@ class ExpansionJob:
 
     @property
     def is_completed(self) -> bool:
+        """Whether the status is ``completed`` (in any case): the result can be fetched."""
         return self.status == JobStatus.COMPLETED
 
     @property
     def is_failed(self) -> bool:
+        """Whether the status is ``failed`` (in any case); ``error`` says why, if sent.
+
+        A job that ended some other way without a result (``canceled``, ...) is neither
+        completed nor failed: see :attr:`is_terminal`.
+        """
         return self.status == JobStatus.FAILED
 
 

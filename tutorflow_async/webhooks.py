@@ -78,6 +78,9 @@ _STATUS_OF_EVENT: Final[Mapping[str, str]] = {
 }
 
 DeliveryKey = tuple[str, str | None, str | None]
+#: The ``on_event`` callback of a :class:`WebhookReceiver`: called with each new verified
+#: delivery (never a duplicate), plain or ``async``. Its exceptions are logged, never
+#: sent back to TutorFlow, which has already been answered.
 EventCallback = Callable[["WebhookDelivery"], Awaitable[None] | None]
 
 
@@ -197,10 +200,12 @@ class WebhookDelivery:
 
     @property
     def is_completed(self) -> bool:
+        """Whether the delivery says the job completed (its status, in any case)."""
         return self.status is not None and self.status.lower() == JobStatus.COMPLETED
 
     @property
     def is_failed(self) -> bool:
+        """Whether the delivery says the job failed (its status, in any case)."""
         return self.status is not None and self.status.lower() == JobStatus.FAILED
 
 
@@ -338,6 +343,7 @@ class WebhookVerdict:
 
     @property
     def duplicate(self) -> bool:
+        """Whether the delivery was one already received (answered 200, dispatched nowhere)."""
         return bool(self.body.get("duplicate"))
 
 
@@ -796,6 +802,7 @@ class WebhookReceiver:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`aclose` has been called: new deliveries are then answered 503."""
         return self._closed
 
     async def _finish_callbacks(self) -> None:

@@ -257,6 +257,12 @@ def _common() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``nexttech-async``, with every command and option.
+
+    The commands are ``contents`` and ``grades`` (stream a range as JSON lines, newest
+    first, resumable with a resume file) and ``emulator``. Each parsed namespace carries
+    its command's function as ``handler``; :func:`main` runs it.
+    """
     parser = argparse.ArgumentParser(
         prog="nexttech-async",
         description="Walk Next Tech contents and grades. Exit codes: 0 ok, 1 error, "

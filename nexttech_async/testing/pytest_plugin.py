@@ -56,6 +56,8 @@ __all__ = [
     "seed_times",
 ]
 
+#: The marker's name: ``@pytest.mark.nexttech_emulator(**knobs)`` configures and seeds
+#: the emulator behind the ``nexttech_*`` fixtures (see :func:`marker_options`).
 MARKER: Final = "nexttech_emulator"
 
 #: What the fixtures use for knobs no marker sets: the emulator's own page size and

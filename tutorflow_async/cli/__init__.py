@@ -76,6 +76,12 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``tutorflow-async``, with every command and option.
+
+    The commands are ``expand``, ``wait`` and ``result`` (Content API key), ``keys`` and
+    ``webhooks`` (admin; ``webhooks listen`` receives deliveries) and ``emulator``. Each
+    parsed namespace carries its command's function as ``handler``; :func:`main` runs it.
+    """
     parser = argparse.ArgumentParser(
         prog="tutorflow-async",
         description="The TutorFlow Content Integration API from the command line. "

@@ -51,6 +51,8 @@ __all__ = [
     "tutorflow_emulator",
 ]
 
+#: The marker's name: ``@pytest.mark.tutorflow_emulator(**knobs)`` configures the
+#: emulator behind the ``tutorflow_*`` fixtures (see :func:`marker_options`).
 MARKER: Final = "tutorflow_emulator"
 
 #: What the fixtures use for knobs no marker sets. Jobs finish in a tenth of a second
