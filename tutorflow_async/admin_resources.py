@@ -77,16 +77,14 @@ class ApiKeys:
             "rateLimitPerMinute": positive_int(rate_limit_per_minute, "rate_limit_per_minute"),
         }
         response = await self._transport.request(
-            "POST", f"{self._org_path()}/api-keys", json_body=body, operation="api_keys.create"
+            "POST", f"{self._org_path()}/api-keys", json_body=body
         )
         document = normalize_key(ensure_json_object(response, "a created key", FAMILY))
         return _with_secret(response, CreatedApiKey, document)
 
     async def list(self) -> list[ApiKey]:
         """Metadata of every key (never the secrets)."""
-        response = await self._transport.request(
-            "GET", f"{self._org_path()}/api-keys", operation="api_keys.list"
-        )
+        response = await self._transport.request("GET", f"{self._org_path()}/api-keys")
         return [
             structure(converter, normalize_key(item), ApiKey, response, FAMILY)
             if isinstance(item, dict)
@@ -97,7 +95,7 @@ class ApiKeys:
     async def rotate(self, key_id: str) -> CreatedApiKey:
         """Issue a new secret for ``key_id``; the old one stops working. Never retried."""
         path = f"{self._org_path()}/api-keys/{path_segment(key_id, 'key_id')}/rotate"
-        response = await self._transport.request("POST", path, operation="api_keys.rotate")
+        response = await self._transport.request("POST", path)
         document = normalize_key(ensure_json_object(response, "a rotated key", FAMILY))
         if document.get("id") is None:
             document["id"] = document["keyId"] = key_id
@@ -106,7 +104,7 @@ class ApiKeys:
     async def revoke(self, key_id: str) -> None:
         """Revoke ``key_id``; requests with it fail with ``InvalidApiKeyError`` from now on."""
         path = f"{self._org_path()}/api-keys/{path_segment(key_id, 'key_id')}/revoke"
-        await self._transport.request("POST", path, operation="api_keys.revoke")
+        await self._transport.request("POST", path)
 
 
 class Webhooks:
@@ -130,7 +128,6 @@ class Webhooks:
             "POST",
             f"{self._org_path()}/webhooks",
             json_body={"url": target, "events": list(dict.fromkeys(wanted))},
-            operation="webhooks.create",
         )
         document = ensure_json_object(response, "a created webhook", FAMILY)
         return _with_secret(response, CreatedWebhook, document)
@@ -141,9 +138,7 @@ class Webhooks:
         A bare JSON array and one wrapped under a common key are both accepted; anything
         else raises ``BadResponseError``.
         """
-        response = await self._transport.request(
-            "GET", f"{self._org_path()}/webhooks", operation="webhooks.list"
-        )
+        response = await self._transport.request("GET", f"{self._org_path()}/webhooks")
         return [
             structure(converter, item, Webhook, response, FAMILY)
             for item in _list_items(response, "webhooks")
@@ -156,7 +151,7 @@ class Webhooks:
         ``..``, control characters) raises ``InvalidArgumentError`` before any request.
         """
         path = f"{self._org_path()}/webhooks/{path_segment(webhook_id, 'webhook_id')}"
-        await self._transport.request("DELETE", path, operation="webhooks.delete")
+        await self._transport.request("DELETE", path)
 
 
 class Exports:
@@ -196,7 +191,6 @@ class Exports:
             json_body={"lessonId": lesson, "idempotencyKey": key},
             idempotency_key=key,
             require_document=True,
-            operation="exports.create",
         )
         document = ensure_json_object(response, "an export result", FAMILY)
         result = structure(converter, normalize_result(document), ExpansionResult, response, FAMILY)
