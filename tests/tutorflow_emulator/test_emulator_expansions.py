@@ -21,6 +21,9 @@ PAYLOAD: dict[str, Any] = {
 }
 
 
+EXPANSIONS = "/v1/content/integrations/expansions"
+
+
 def _expansions(emu: TutorFlowEmulator) -> str:
     return f"{emu.base_url}/v1/content/integrations/expansions"
 
@@ -331,11 +334,40 @@ async def test_encoded_slashes_and_odd_paths_are_404(
     assert emu.request_log[-1].path == path.replace("{job}", job_id)
 
 
-async def test_wrong_method_is_404_json(
-    emu: TutorFlowEmulator, http: aiohttp.ClientSession, bearer: dict[str, str]
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", EXPANSIONS, "POST"),
+        ("GET", EXPANSIONS, "POST"),
+        ("PUT", EXPANSIONS + "/job_x", "GET"),
+        ("HEAD", EXPANSIONS + "/job_x/result", "GET"),
+        ("OPTIONS", EXPANSIONS + "/job_x", "GET"),
+        ("PATCH", "/v1/content/organizations/org_demo/webhooks", "GET, POST"),
+        ("TRACE", "/auth/login", "POST"),
+    ],
+)
+async def test_a_wrong_method_on_a_known_path_is_405_json_with_allow(
+    emu: TutorFlowEmulator, http: aiohttp.ClientSession, method: str, path: str, allow: str
 ) -> None:
-    async with http.delete(_expansions(emu), headers=bearer) as r:
+    # No credential: routing comes before it, as for an unknown path's 404.
+    async with http.request(method, emu.base_url + path) as r:
+        assert r.status == 405
+        assert r.headers["Allow"] == allow
+        if method != "HEAD":
+            error = (await r.json())["error"]
+            assert (error["code"], error["status"]) == ("content_invalid_request", 405)
+            assert allow in error["message"]
+    template = path.replace("job_x", "{jobId}").replace("org_demo", "{organizationId}")
+    assert emu.counters.by_route[(method, template)] == 1
+    assert emu.counters.by_status == {405: 1}
+
+
+async def test_an_unknown_path_is_still_404_for_any_method(
+    emu: TutorFlowEmulator, http: aiohttp.ClientSession
+) -> None:
+    async with http.delete(emu.base_url + EXPANSIONS + "/job_x/nothing") as r:
         assert r.status == 404
+        assert "Allow" not in r.headers
         assert (await r.json())["error"]["code"] == "content_not_found"
     assert emu.counters.by_route[("DELETE", "<unmatched>")] == 1
 

@@ -8,7 +8,10 @@ Where the vendor's pages are silent, the emulator picks one behaviour:
 
 - Errors are always ``{"error": {"code", "message", "status"}}`` in JSON, the code chosen
   by status (every 401 is ``content_invalid_api_key``, also a failed login). Unknown paths
-  and wrong methods answer 404 ``content_not_found``.
+  answer 404 ``content_not_found``; a known path asked with another method answers 405
+  (``content_invalid_request``) with an ``Allow`` header, both before any credential check.
+- Request bodies are exactly as strict as ``openapi/tutorflow.yaml``: unknown top-level
+  fields, ``null`` values and blank strings are 400 ``content_invalid_request``.
 - Paths are matched on the raw request path, split on ``/`` before each segment is
   percent-decoded, so an encoded ``/`` in an id never reaches another endpoint.
 - Admin endpoints take the ``jwt`` (or ``tutorflow_admin_session``) cookie, an HS256 JWT

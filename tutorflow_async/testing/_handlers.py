@@ -10,9 +10,9 @@ from __future__ import annotations
 import hmac
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import attrs
 
@@ -86,42 +86,108 @@ class Route:
 
 
 # -- request parsing -------------------------------------------------------------------
+#
+# Exactly as strict as the request schemas of ``openapi/tutorflow.yaml`` (the decisions per
+# field are in ``openapi/README.md``): unknown top-level fields are refused where the
+# schema says ``additionalProperties: false``, ``null`` is a value of the wrong type (never
+# "absent"), and every pattern below is the document's own, matched the same way.
+
+#: "Not blank": at least one character other than ASCII white space. The document's
+#: ``NonBlankString`` / ``IdempotencyKey`` pattern, spelled out character by character so
+#: that Python, ECMA-262 and Rust regex engines agree on it (their ``\s`` differ).
+NON_BLANK = re.compile(r"[^\t\n\v\f\r ]")
+#: ``CreateWebhookRequest.url``: an absolute http(s) URL with a DNS name or a bracketed IP
+#: literal, an optional port, and printable ASCII after it (no spaces, no controls).
+WEBHOOK_URL = re.compile(
+    r"^https?://"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]+\])"
+    r"(?::[0-9]{1,5})?"
+    r"(?:[/?#][!-~]*)?$"
+)
+_ABSENT: Any = object()
 
 
-def _json_object(body: bytes, *, required: bool = True) -> dict[str, Any]:
+def _json_object(
+    body: bytes, allowed: frozenset[str] | None = None, *, required: bool = True
+) -> dict[str, Any]:
+    """The body as a JSON object; with ``allowed``, no other top-level field."""
     if not body.strip():
         if required:
             raise BadRequestError("request body must be a JSON object")
         return {}
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequestError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise BadRequestError("request body must be a JSON object")
+    if allowed is not None:
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise BadRequestError(
+                f"unknown field(s) {', '.join(map(repr, unknown))}; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
     return value
+
+
+def _present(holder: Mapping[str, Any], name: str, what: str | None = None) -> Any:
+    """The field's value, or ``_ABSENT``; an explicit ``null`` is refused."""
+    if name not in holder:
+        return _ABSENT
+    value = holder[name]
+    if value is None:
+        raise BadRequestError(f"{what or name} must not be null (leave it out instead)")
+    return value
+
+
+def _is_non_blank(value: object) -> bool:
+    return isinstance(value, str) and NON_BLANK.search(value) is not None
 
 
 def _non_empty_string(body: Mapping[str, Any], name: str) -> str:
     value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
+    if not _is_non_blank(value):
         raise BadRequestError(f"{name} must be a non-empty string")
+    assert isinstance(value, str)
     return value
+
+
+def _optional_string(body: Mapping[str, Any], name: str) -> str | None:
+    value = _present(body, name)
+    if value is _ABSENT:
+        return None
+    if not isinstance(value, str):
+        raise BadRequestError(f"{name} must be a string")
+    return value
+
+
+def _integer(value: object) -> int | None:
+    """A JSON integer (``1.0`` is one, as JSON Schema says; ``true`` is not), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
 
 
 def _positive_int(body: Mapping[str, Any], name: str, default: int) -> int:
-    value = body.get(name)
-    if value is None:
+    value = _present(body, name)
+    if value is _ABSENT:
         return default
-    # bool is an int subclass; true is not a rate.
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    number = _integer(value)
+    if number is None or number < 1:
         raise BadRequestError(f"{name} must be a positive integer")
-    return value
+    return number
 
 
 def _seconds(holder: Mapping[str, Any], name: str) -> float | None:
-    value = holder.get(name)
-    if value is None:
+    value = _present(holder, name, f"payload._emulator.{name}")
+    if value is _ABSENT:
         return None
     if (
         isinstance(value, bool)
@@ -133,56 +199,74 @@ def _seconds(holder: Mapping[str, Any], name: str) -> float | None:
     return float(value)
 
 
-def _idempotency_key(headers: Mapping[str, str], body: Mapping[str, Any]) -> str | None:
-    # The header wins over the body field, as the guides prefer it.
-    value: object = headers.get("Idempotency-Key")
-    source = "Idempotency-Key header"
-    if value is None:
-        value = body.get("idempotencyKey")
-        source = "idempotencyKey"
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
+def _checked_idempotency_key(value: object, source: str) -> str:
+    if not _is_non_blank(value):
         raise BadRequestError(f"{source} must be a non-empty string")
+    assert isinstance(value, str)
     if len(value) > MAX_IDEMPOTENCY_KEY_LENGTH:
         raise BadRequestError(f"{source} must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
     return value
 
 
+def _idempotency_key(headers: Mapping[str, str], body: Mapping[str, Any]) -> str | None:
+    """The header wins over the body field, as the guides prefer it; both are checked."""
+    in_body = _present(body, "idempotencyKey")
+    if in_body is not _ABSENT:
+        in_body = _checked_idempotency_key(in_body, "idempotencyKey")
+    header = headers.get("Idempotency-Key")
+    if header is not None:
+        return _checked_idempotency_key(header, "Idempotency-Key header")
+    return None if in_body is _ABSENT else str(in_body)
+
+
+EXPANSION_FIELDS = frozenset({"payload", "requestedOutputs", "sourceType", "idempotencyKey"})
+LOGIN_FIELDS = frozenset({"email", "password", "timezone"})
+KEY_FIELDS = frozenset({"name", "rateLimitPerMinute"})
+EXPORT_FIELDS = frozenset({"lessonId", "idempotencyKey"})
+WEBHOOK_FIELDS = frozenset({"url", "events"})
+
+
+def _requested_outputs(body: Mapping[str, Any]) -> tuple[str, ...]:
+    raw = _present(body, "requestedOutputs")
+    if raw is _ABSENT:
+        return ("interactive_module",)
+    if not isinstance(raw, list) or not raw:
+        raise BadRequestError("requestedOutputs must be a non-empty array")
+    # Strings only before any lookup: an object or array is unhashable, and a dict lookup
+    # of one raised TypeError (a 500) instead of refusing the request.
+    unknown = [o for o in raw if not isinstance(o, str) or o not in OUTPUT_RESOURCE_TYPES]
+    if unknown:
+        raise BadRequestError(
+            f"requestedOutputs has unknown values {unknown!r}; "
+            f"allowed: {sorted(OUTPUT_RESOURCE_TYPES)}"
+        )
+    # Priority order, duplicates folded: the order the outputs are produced in.
+    return tuple(o for o in OUTPUT_RESOURCE_TYPES if o in raw)
+
+
 def parse_expansion(headers: Mapping[str, str], body_bytes: bytes) -> ExpansionRequest:
     """Validate an expansion create request and apply its defaults."""
-    body = _json_object(body_bytes)
+    body = _json_object(body_bytes, EXPANSION_FIELDS)
     payload = body.get("payload")
     if not isinstance(payload, dict) or not payload:
         raise BadRequestError("payload must be a non-empty JSON object")
+    outputs = _requested_outputs(body)
 
-    raw_outputs = body.get("requestedOutputs")
-    if raw_outputs is None:
-        outputs: tuple[str, ...] = ("interactive_module",)
-    else:
-        if not isinstance(raw_outputs, list) or not raw_outputs:
-            raise BadRequestError("requestedOutputs must be a non-empty array")
-        unknown = [o for o in raw_outputs if o not in OUTPUT_RESOURCE_TYPES]
-        if unknown:
-            raise BadRequestError(
-                f"requestedOutputs has unknown values {unknown!r}; "
-                f"allowed: {sorted(OUTPUT_RESOURCE_TYPES)}"
-            )
-        # Priority order, duplicates folded: the order the outputs are produced in.
-        outputs = tuple(o for o in OUTPUT_RESOURCE_TYPES if o in raw_outputs)
-
-    source_type = body.get("sourceType")
-    if source_type is None:
+    source_type = _present(body, "sourceType")
+    if source_type is _ABSENT:
         source_type = "source_json"
-    elif source_type not in SOURCE_TYPES:
+    elif not isinstance(source_type, str) or source_type not in SOURCE_TYPES:
         raise BadRequestError(f"sourceType must be one of {list(SOURCE_TYPES)}")
 
-    knobs = payload.get("_emulator")
-    if knobs is not None and not isinstance(knobs, dict):
+    knobs = _present(payload, "_emulator", "payload._emulator")
+    if knobs is _ABSENT:
+        knobs = {}
+    elif not isinstance(knobs, dict):
         raise BadRequestError("payload._emulator must be an object")
-    knobs = knobs or {}
-    fail = knobs.get("fail", False)
-    if not isinstance(fail, bool):
+    fail = _present(knobs, "fail", "payload._emulator.fail")
+    if fail is _ABSENT:
+        fail = False
+    elif not isinstance(fail, bool):
         raise BadRequestError("payload._emulator.fail must be a boolean")
 
     return ExpansionRequest(
@@ -197,16 +281,22 @@ def parse_expansion(headers: Mapping[str, str], body_bytes: bytes) -> ExpansionR
 
 
 def _http_url(body: Mapping[str, Any]) -> str:
-    url = _non_empty_string(body, "url")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequestError("url must be an absolute http or https URL")
+    url = body.get("url")
+    if not isinstance(url, str) or WEBHOOK_URL.fullmatch(url) is None:
+        raise BadRequestError(
+            "url must be an absolute http or https URL: a host name or a bracketed IP "
+            "literal, an optional port, then printable ASCII without spaces"
+        )
     return url
 
 
 def _events(body: Mapping[str, Any]) -> list[str]:
     events = body.get("events")
-    if not isinstance(events, list) or not events or any(e not in WEBHOOK_EVENTS for e in events):
+    if (
+        not isinstance(events, list)
+        or not events
+        or any(not isinstance(e, str) or e not in WEBHOOK_EVENTS for e in events)
+    ):
         raise BadRequestError(f"events must be a non-empty subset of {list(WEBHOOK_EVENTS)}")
     return list(dict.fromkeys(events))
 
@@ -291,13 +381,11 @@ class Endpoints:
 
     def login(self, call: Call) -> Reply:
         """``POST /auth/login``: check the admin credentials and set the session cookie."""
-        body = _json_object(call.body)
+        body = _json_object(call.body, LOGIN_FIELDS)
         email, password = body.get("email"), body.get("password")
         if not isinstance(email, str) or not isinstance(password, str):
             raise BadRequestError("email and password must be strings")
-        timezone = body.get("timezone")
-        if timezone is not None and not isinstance(timezone, str):
-            raise BadRequestError("timezone must be a string")
+        _optional_string(body, "timezone")
         if not (
             hmac.compare_digest(email.encode(), self.config.admin_email.encode())
             and hmac.compare_digest(password.encode(), self.config.admin_password.encode())
@@ -316,7 +404,7 @@ class Endpoints:
 
     def create_key(self, call: Call) -> Reply:
         """Create a content API key; the secret is in this answer only."""
-        body = _json_object(call.body)
+        body = _json_object(call.body, KEY_FIELDS)
         name = _non_empty_string(body, "name")
         rate = _positive_int(body, "rateLimitPerMinute", self.config.default_rate_limit_per_minute)
         record, secret = self.state.issue_key(self._org(call), name, rate, call.now)
@@ -373,7 +461,7 @@ class Endpoints:
 
     def create_export(self, call: Call) -> Reply:
         """An already-completed job for UI-authored content; 201 new, 200 replayed."""
-        body = _json_object(call.body)
+        body = _json_object(call.body, EXPORT_FIELDS)
         lesson_id = _non_empty_string(body, "lessonId")
         job, created = self.state.create_export(
             self._org(call),
@@ -387,7 +475,7 @@ class Endpoints:
 
     def create_webhook(self, call: Call) -> Reply:
         """Register a webhook; its signing secret is in this answer only."""
-        body = _json_object(call.body)
+        body = _json_object(call.body, WEBHOOK_FIELDS)
         hook = self.state.add_webhook(self._org(call), _http_url(body), _events(body), call.now)
         return json_reply(201, _wire.webhook_json(hook, with_secret=True))
 

@@ -13,7 +13,9 @@ import time
 from collections.abc import Mapping
 from urllib.parse import unquote
 
+import attrs
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
 from edu_async_core.emulation import (
@@ -51,6 +53,20 @@ logger = logging.getLogger("tutorflow_async.testing")
 BAD_GATEWAY_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 # Cut mid-string, so no lenient parser can mistake it for a complete document.
 TRUNCATED_JSON = b'{"job": {"id": "job_trunc'
+
+
+@attrs.frozen
+class Routed:
+    """Where a request goes: a route (with its parameters), or nowhere.
+
+    ``template`` is the matched path's template, also when only the method is wrong;
+    ``allowed`` are the methods that path takes then (answered 405 with ``Allow``).
+    """
+
+    route: Route | None = None
+    params: dict[str, str] = attrs.field(factory=dict)
+    template: str | None = None
+    allowed: tuple[str, ...] = ()
 
 
 class TutorFlowEmulator(AsyncServerContext):
@@ -98,8 +114,13 @@ class TutorFlowEmulator(AsyncServerContext):
         if self._server.running:
             raise RuntimeError("emulator already started")
         self._closing.clear()
-        app = web.Application(client_max_size=self.config.max_body_bytes)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # Every request reaches _handle through a middleware, whatever aiohttp's router makes
+        # of its path: a catch-all route ("/{tail:.*}") misses a path whose decoded form
+        # holds a newline, and aiohttp then answered its own plain-text 404, skipping the
+        # envelope, auth, the request log, the counters and the faults.
+        app = web.Application(
+            client_max_size=self.config.max_body_bytes, middlewares=[self._every_request]
+        )
         host, port = await self._server.start(
             app, self.config.host, self.config.port, shutdown_timeout=self.config.shutdown_timeout
         )
@@ -287,19 +308,33 @@ class TutorFlowEmulator(AsyncServerContext):
 
     # -- the server -----------------------------------------------------------------------
 
-    def _route(self, method: str, raw_path: str) -> tuple[Route | None, dict[str, str]]:
-        """The route and its decoded parameters; a wrong method is as unknown as a bad path."""
+    def _route(self, method: str, raw_path: str) -> Routed:
+        """The route and its decoded parameters, or, for a known path asked with another
+        method, the template and the methods it takes (a 405)."""
         try:
             segments = decoded_segments(raw_path)
         except UnicodeDecodeError:
-            return None, {}
+            return Routed()
+        template: str | None = None
+        allowed: list[str] = []
         for route in self._endpoints.routes:
-            if route.method != method:
-                continue
             params = route.template.match(segments)
-            if params is not None:
-                return route, params
-        return None, {}
+            if params is None:
+                continue
+            if route.method == method:
+                return Routed(route, params, route.template.text)
+            template = template or route.template.text
+            allowed.append(route.method)
+        return Routed(template=template, allowed=tuple(sorted(allowed)))
+
+    @web.middleware
+    async def _every_request(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        """The only handler: the router has no routes (``handler`` is its 404), the
+        emulator routes on the raw path itself."""
+        del handler
+        return await self._handle(request)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         arrived = time.monotonic()
@@ -322,8 +357,8 @@ class TutorFlowEmulator(AsyncServerContext):
                     at=arrived,
                 )
             )
-        route, params = self._route(request.method, raw_path)
-        template = route.template.text if route else UNMATCHED
+        routed = self._route(request.method, raw_path)
+        template = routed.template or UNMATCHED
         self.counters.by_route[(request.method, template)] += 1
 
         fault = self._faults.pick(
@@ -341,7 +376,7 @@ class TutorFlowEmulator(AsyncServerContext):
         if too_large:
             reply = error_reply(413, "request body too large")
         else:
-            reply = self._answer(route, params, headers, body)
+            reply = self._answer(routed, headers, body)
 
         if fault is not None and in_transit:
             return await self._damaged(request, fault, reply)
@@ -352,14 +387,17 @@ class TutorFlowEmulator(AsyncServerContext):
                 return reset(request)
         return self._respond(reply)
 
-    def _answer(
-        self,
-        route: Route | None,
-        params: dict[str, str],
-        headers: Mapping[str, str],
-        body: bytes,
-    ) -> Reply:
+    def _answer(self, routed: Routed, headers: Mapping[str, str], body: bytes) -> Reply:
+        route, params = routed.route, routed.params
         if route is None:
+            # Routing comes before credentials: 404 and 405 need no key or session.
+            if routed.allowed:
+                allow = ", ".join(routed.allowed)
+                return error_reply(
+                    405,
+                    f"this endpoint does not take that method; allowed: {allow}",
+                    headers=(("Allow", allow),),
+                )
             return error_reply(404, "no such endpoint")
         try:
             granted = self._endpoints.authorize(route, params, headers)
