@@ -81,6 +81,9 @@ def parse_filters(query: MultiMapping[str]) -> Filters:
     """
     _refuse_undocumented_forms(query)
     course_uids = query.getall(_COURSE_UID, [])
+    if any(not uid for uid in course_uids):
+        # The document's items have minLength 1; an empty one is a client bug, not a filter.
+        raise QueryError(f"{_COURSE_UID} must not be empty")
     return Filters(
         before_ms=_instant(query, "before"),
         after_ms=_instant(query, "after"),

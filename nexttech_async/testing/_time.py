@@ -30,11 +30,16 @@ _ONE_MS = timedelta(milliseconds=1)
 # One- or two-digit month and day are accepted because the vendor's own examples
 # ("2020-10-7T23:13:00.000Z") use them; a zone designator is required because an instant
 # without one is ambiguous and a client that sends it has a bug worth surfacing.
+# ASCII digits only: without re.ASCII, \d also matches other scripts' digits ("٢٠٢٠"), which
+# int() reads happily. An offset's colon needs its minutes ("+05:" is not an offset).
+# Together with the range checks of datetime() this accepts exactly what the document's
+# QueryInstant pattern (openapi/nexttech.yaml) does.
 _ISO_INSTANT = re.compile(
     r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})"
     r"[Tt](?P<hour>\d{2}):(?P<minute>\d{2})"
     r"(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,9}))?)?"
-    r"(?P<zone>[Zz]|(?P<sign>[+-])(?P<off_h>\d{2}):?(?P<off_m>\d{2})?)"
+    r"(?P<zone>[Zz]|(?P<sign>[+-])(?P<off_h>\d{2})(?::?(?P<off_m>\d{2}))?)",
+    re.ASCII,
 )
 
 

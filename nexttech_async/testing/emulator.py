@@ -35,12 +35,14 @@ Wire behaviour, and the choices made where Next Tech's documentation is silent:
   millisecond precision; each is exclusive unless configured inclusive.
 * **Filters.**  See :mod:`nexttech_async.testing._query` (parsing, strictness) and
   :mod:`nexttech_async.testing._store` (contents need *all* metadata pairs, grades *any*).
-* **Errors.**  A malformed query answers 400; an unknown route 404 (405 for a wrong method
-  on a known one), all with a JSON ``detail``.
+* **Errors.**  A malformed query answers 400; an unknown route 404, a wrong method on a
+  known one (HEAD and OPTIONS included: only the documented GET is served) 405 with an
+  ``Allow`` header, all with a JSON ``detail``.  The query is exactly as strict as
+  ``openapi/nexttech.yaml`` (see ``openapi/README.md`` for the decisions per parameter).
 * **Order of checks for a /v1 request.**  Wait ``latency``; run ``on_request`` callbacks;
-  inject a fault if one is armed; refuse ``secret_key`` in the query; check credentials;
-  answer.  Faults come before auth because they stand for failures in front of the API
-  (proxies, networks), which do not care about credentials.  The in-transit kinds
+  inject a fault if one is armed; refuse ``secret_key`` in the query; route (404, 405);
+  check credentials; answer.  Faults come before auth because they stand for failures in
+  front of the API (proxies, networks), which do not care about credentials.  The in-transit kinds
   (``slow_body``, ``truncated``) are the exception: the request is answered as usual and
   that answer is what gets damaged on its way out.
 """
@@ -64,6 +66,7 @@ from typing import Any, NamedTuple
 import attrs
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_urldispatcher import MatchInfoError
 
 from edu_async_core.emulation import (
     AppServer,
@@ -454,8 +457,9 @@ class NextTechEmulator(AsyncServerContext):
             return await self._handle(request, handler)
 
         app = web.Application(middlewares=[middleware])
-        app.router.add_get("/v1/contents", self._list_contents)
-        app.router.add_get("/v1/grades", self._list_grades)
+        # Only the documented GET: HEAD (which add_get adds by default) is a wrong method too.
+        app.router.add_get("/v1/contents", self._list_contents, allow_head=False)
+        app.router.add_get("/v1/grades", self._list_grades, allow_head=False)
         return app
 
     async def _handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -472,10 +476,9 @@ class NextTechEmulator(AsyncServerContext):
             else:
                 response = await handler(request)
         except web.HTTPException as exc:
-            # The router raises these for unknown routes and wrong methods; keep their
-            # status but give them the same JSON body as every other error.
-            allow = exc.headers.get("Allow")
-            response = _error(exc.status, exc.reason, {"Allow": allow} if allow else None)
+            # The router raises these for unknown routes and wrong methods outside /v1;
+            # keep their status but give them the same JSON body as every other error.
+            response = _routing_error(request, exc)
         except Exception:
             logger.exception("Next Tech emulator failed while answering %s", request.path)
             response = _error(500, "Internal emulator error")
@@ -507,6 +510,11 @@ class NextTechEmulator(AsyncServerContext):
     async def _answer_checked(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if any(name == "secret_key" or name.startswith("secret_key[") for name in request.query):
             return _error(400, "secret_key must never be sent in a query string")
+        match = request.match_info
+        if isinstance(match, MatchInfoError):
+            # Routing comes before credentials, as in the TutorFlow emulator: an unknown
+            # path is 404 and a wrong method on a known one 405 (with Allow), unauthenticated.
+            return _routing_error(request, match.http_exception)
         if not self._authorized(request.headers.get("Authorization")):
             return _error(401, "Invalid credentials", {"WWW-Authenticate": 'Basic realm="api"'})
         return await handler(request)
@@ -548,6 +556,15 @@ class NextTechEmulator(AsyncServerContext):
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"detail": detail}, status=status, headers=headers)
+
+
+def _routing_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """The router's 404 or 405 in the JSON error body; a 405 keeps its ``Allow``."""
+    allow = exc.headers.get("Allow")
+    if exc.status == 405 and allow:
+        detail = f"{request.method} is not allowed on {request.path}; allowed: {allow}"
+        return _error(405, detail, {"Allow": allow})
+    return _error(exc.status, exc.reason)
 
 
 async def _damaged(
