@@ -14,11 +14,17 @@ from typing import Protocol
 class Clock(Protocol):
     """What the SDK needs from time: a monotonic reading, wall time, and a way to wait."""
 
-    def monotonic(self) -> float: ...
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back: deadlines, backoff and rate windows."""
+        ...
 
-    def time(self) -> float: ...
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch: what a resumable token records."""
+        ...
 
-    async def sleep(self, seconds: float) -> None: ...
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (a negative amount waits for nothing); cancellable."""
+        ...
 
 
 class SystemClock:
@@ -27,16 +33,20 @@ class SystemClock:
     __slots__ = ()
 
     def monotonic(self) -> float:
+        """``time.monotonic()``."""
         return time.monotonic()
 
     def time(self) -> float:
+        """``time.time()``."""
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep(seconds)``, with a negative amount taken as 0."""
         await asyncio.sleep(max(0.0, seconds))
 
 
 SYSTEM_CLOCK = SystemClock()
+"""The process's real clock: the default ``clock=`` of every session."""
 
 
 class ManualClock:
@@ -52,15 +62,19 @@ class ManualClock:
         self.sleeps: list[float] = []
 
     def monotonic(self) -> float:
+        """The current reading: ``start`` plus every advance and sleep so far."""
         return self._now
 
     def time(self) -> float:
+        """The wall time matching :meth:`monotonic` (``wall_start`` at ``start``)."""
         return self._now + self._wall_offset
 
     def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds`` without sleeping (negative: no move)."""
         self._now += max(0.0, seconds)
 
     async def sleep(self, seconds: float) -> None:
+        """Record the sleep, move time forward by it, and yield to the loop once."""
         seconds = max(0.0, seconds)
         self.sleeps.append(seconds)
         self._now += seconds
