@@ -96,15 +96,27 @@ class Route:
 #: ``NonBlankString`` / ``IdempotencyKey`` pattern, spelled out character by character so
 #: that Python, ECMA-262 and Rust regex engines agree on it (their ``\s`` differ).
 NON_BLANK = re.compile(r"[^\t\n\v\f\r ]")
-#: ``CreateWebhookRequest.url``: an absolute http(s) URL with a DNS name or a bracketed IP
-#: literal, an optional port, and printable ASCII after it (no spaces, no controls).
+#: ``CreateWebhookRequest.url``: an absolute http(s) URL with a DNS name or a bracketed
+#: IPv6 literal (hex groups; a literal ``urlsplit`` and ``ipaddress`` both accept), an
+#: optional port, and printable ASCII after it (no spaces, no controls). The document's
+#: pattern is this text exactly (a test compares them).
+_HEX = "[0-9A-Fa-f]{1,4}"
+_IPV6 = "|".join(
+    (
+        f"(?:{_HEX}:){{7}}{_HEX}",
+        f"(?:{_HEX}:){{1,7}}:",
+        f"(?:{_HEX}:){{1,6}}:{_HEX}",
+        f"(?:{_HEX}:){{1,5}}(?::{_HEX}){{1,2}}",
+        f"(?:{_HEX}:){{1,4}}(?::{_HEX}){{1,3}}",
+        f"(?:{_HEX}:){{1,3}}(?::{_HEX}){{1,4}}",
+        f"(?:{_HEX}:){{1,2}}(?::{_HEX}){{1,5}}",
+        f"{_HEX}:(?::{_HEX}){{1,6}}",
+        f":(?:(?::{_HEX}){{1,7}}|:)",
+    )
+)
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 WEBHOOK_URL = re.compile(
-    r"^https?://"
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
-    r"|\[[0-9A-Fa-f:.]+\])"
-    r"(?::[0-9]{1,5})?"
-    r"(?:[/?#][!-~]*)?$"
+    rf"^https?://(?:{_LABEL}(?:\.{_LABEL})*|\[(?:{_IPV6})\])(?::[0-9]{{1,5}})?(?:[/?#][!-~]*)?$"
 )
 _ABSENT: Any = object()
 
@@ -284,7 +296,7 @@ def _http_url(body: Mapping[str, Any]) -> str:
     url = body.get("url")
     if not isinstance(url, str) or WEBHOOK_URL.fullmatch(url) is None:
         raise BadRequestError(
-            "url must be an absolute http or https URL: a host name or a bracketed IP "
+            "url must be an absolute http or https URL: a host name or a bracketed IPv6 "
             "literal, an optional port, then printable ASCII without spaces"
         )
     return url
