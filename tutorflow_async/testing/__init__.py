@@ -31,7 +31,11 @@ Where the vendor's pages are silent, the emulator picks one behaviour:
   of at least 1. Admin calls are not limited.
 - Rotating a revoked key is 409: revocation is final.
 - Webhook deliveries go to webhooks active when the job turned terminal, signed with hex
-  HMAC-SHA256 of the raw body, retried with doubling delays on non-2xx or connection errors.
+  HMAC-SHA256 of the raw body, retried with doubling delays on non-2xx or connection errors,
+  never redirected. Only to loopback hosts by default (``127.0.0.0/8``, ``::1``,
+  ``localhost``, judged on the URL's text without any name lookup): a delivery to any other
+  host is recorded in ``failed_webhook_deliveries`` with its reason and never sent, unless
+  ``EmulatorConfig(webhook_allow_any_host=True)``.
 
 It can also misbehave the ways those thin pages allow, all off by default (see
 :class:`EmulatorConfig`): expansion jobs that end with an undocumented status
@@ -46,12 +50,13 @@ from tutorflow_async.testing._state import MISSING, Missing
 from tutorflow_async.testing.config import EmulatorConfig, StatusCase
 from tutorflow_async.testing.emulator import TutorFlowEmulator
 from tutorflow_async.testing.faults import Fault, FaultKind
-from tutorflow_async.testing.records import Counters, IssuedKey, RequestRecord
+from tutorflow_async.testing.records import Counters, FailedDelivery, IssuedKey, RequestRecord
 
 __all__ = [
     "MISSING",
     "Counters",
     "EmulatorConfig",
+    "FailedDelivery",
     "Fault",
     "FaultKind",
     "IssuedKey",

@@ -129,6 +129,12 @@ class EmulatorConfig:
     webhook_duplicate_rate: float = attrs.field(default=0.0, validator=unit_interval)
     webhook_timeout: float = attrs.field(default=5.0, validator=_positive)
     tick_interval: float = attrs.field(default=0.02, validator=_positive)
+    #: Deliver webhooks to any host. Off by default: only loopback hosts (``127.0.0.0/8``,
+    #: ``::1``, ``localhost``) get deliveries; one to any other host is recorded as a
+    #: failed delivery (``TutorFlowEmulator.failed_webhook_deliveries``) and never sent,
+    #: and its name is never looked up. Turn it on for a harness of your own whose
+    #: receiver lives on another address.
+    webhook_allow_any_host: bool = attrs.field(default=False, validator=v.instance_of(bool))
 
     final_status: str | None = attrs.field(default=None, validator=_final_status)
     status_case: StatusCase = attrs.field(default="lower", validator=_status_case)

@@ -43,7 +43,7 @@ from tutorflow_async.testing._state import MISSING, EmulatorState, Job, StatusOv
 from tutorflow_async.testing.config import EmulatorConfig
 from tutorflow_async.testing.faults import IN_TRANSIT_KINDS, Fault, FaultPlan
 from tutorflow_async.testing.ratelimit import SlidingWindowLimiter
-from tutorflow_async.testing.records import Counters, IssuedKey, RequestRecord
+from tutorflow_async.testing.records import Counters, FailedDelivery, IssuedKey, RequestRecord
 from tutorflow_async.testing.webhooks import WebhookSender
 
 __all__ = ["MISSING", "TutorFlowEmulator"]
@@ -264,6 +264,12 @@ class TutorFlowEmulator(AsyncServerContext):
         self._webhooks.disturb(
             lose_rate=lose_rate, duplicate_rate=duplicate_rate, max_delay=max_delay
         )
+
+    @property
+    def failed_webhook_deliveries(self) -> list[FailedDelivery]:
+        """Deliveries given up after their last attempt, or refused before any (a host that
+        is not loopback, unless ``config.webhook_allow_any_host``), each with its reason."""
+        return list(self._webhooks.failed)
 
     async def drain_webhooks(self) -> None:
         """Wait for every scheduled webhook delivery to succeed or give up."""

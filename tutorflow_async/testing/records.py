@@ -6,7 +6,7 @@ from collections import Counter
 
 import attrs
 
-__all__ = ["Counters", "IssuedKey", "RequestRecord"]
+__all__ = ["Counters", "FailedDelivery", "IssuedKey", "RequestRecord"]
 
 
 @attrs.define
@@ -28,6 +28,19 @@ class Counters:
     """Webhook POST attempts that failed (non-2xx, timeout or connection error)."""
     webhook_dropped: int = 0
     """Deliveries deliberately lost through ``drop_webhooks``."""
+    webhook_refused: int = 0
+    """Deliveries never sent because their host is not loopback (also in ``webhook_failures``)."""
+
+
+@attrs.frozen
+class FailedDelivery:
+    """A webhook delivery that was given up, or refused before any attempt."""
+
+    url: str
+    event: str
+    reason: str
+    attempts: int
+    """HTTP attempts made: 0 when refused (the URL's host is not loopback)."""
 
 
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie"})

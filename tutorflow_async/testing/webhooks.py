@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import logging
 import random
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from tutorflow_async.testing._state import Webhook
 from tutorflow_async.testing.config import EmulatorConfig
-from tutorflow_async.testing.records import Counters
+from tutorflow_async.testing.records import Counters, FailedDelivery
 
-__all__ = ["WebhookSender", "sign"]
+__all__ = ["WebhookSender", "loopback_refusal", "sign"]
 
 logger = logging.getLogger("tutorflow_async.testing.webhooks")
 
@@ -25,6 +27,37 @@ SIGNATURE_HEADER = "X-Content-Integration-Signature"
 def sign(secret: str, body: bytes) -> str:
     """Hex HMAC-SHA256 of the raw body, keyed with the webhook secret."""
     return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def loopback_refusal(url: str) -> str | None:
+    """Why a delivery to ``url`` may not go out by default, or ``None`` for a loopback host.
+
+    Decided on the URL's text alone, never by resolving a name: an IP literal in
+    ``127.0.0.0/8`` or ``::1`` (also IPv4-mapped), or the name ``localhost``.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port  # a port out of range is a ValueError too
+    except ValueError as exc:
+        return f"unusable webhook URL ({exc}); nothing was sent"
+    if not host:
+        return "the webhook URL has no host; nothing was sent"
+    if host in ("localhost", "localhost."):
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address is not None and address.is_loopback:
+        return None
+    return (
+        f"host {host!r} is not a loopback address (127.0.0.0/8, ::1, localhost): the "
+        "emulator delivers nowhere else unless EmulatorConfig(webhook_allow_any_host=True) "
+        "(CLI: --webhook-allow-any-host); nothing was sent"
+    )
 
 
 class WebhookSender:
@@ -41,6 +74,8 @@ class WebhookSender:
         self._lose_rate = 0.0
         self._duplicate_rate = config.webhook_duplicate_rate
         self._max_delay = 0.0
+        self.failed: list[FailedDelivery] = []
+        """Deliveries given up or refused, oldest first."""
 
     async def start(self) -> None:
         """Open the HTTP session deliveries go through."""
@@ -78,6 +113,13 @@ class WebhookSender:
         """Schedule one delivery (maybe two, per ``webhook_duplicate_rate``)."""
         if self._session is None:
             raise RuntimeError("WebhookSender.start() was not called")
+        refusal = None if self._config.webhook_allow_any_host else loopback_refusal(hook.url)
+        if refusal is not None:
+            self._counters.webhook_refused += 1
+            self._counters.webhook_failures += 1
+            self.failed.append(FailedDelivery(hook.url, event, refusal, attempts=0))
+            logger.warning("webhook delivery to %s refused: %s", hook.url, refusal)
+            return
         if self._to_drop or (self._lose_rate and self._rng.random() < self._lose_rate):
             self._to_drop = max(0, self._to_drop - 1)
             self._counters.webhook_dropped += 1
@@ -124,26 +166,30 @@ class WebhookSender:
         for delay in delays:  # one per copy; a duplicate goes after the first copy
             if delay:
                 await asyncio.sleep(delay)
-            await self._attempt_until_acknowledged(hook.url, headers, body)
+            await self._attempt_until_acknowledged(hook.url, event, headers, body)
 
     async def _attempt_until_acknowledged(
-        self, url: str, headers: dict[str, str], body: bytes
+        self, url: str, event: str, headers: dict[str, str], body: bytes
     ) -> None:
         assert self._session is not None
         delay = self._config.webhook_retry_delay
         for attempt in range(1, self._config.webhook_max_attempts + 1):
             try:
-                async with self._session.post(url, data=body, headers=headers) as response:
+                # No redirects: a loopback receiver must not bounce a delivery elsewhere.
+                async with self._session.post(
+                    url, data=body, headers=headers, allow_redirects=False
+                ) as response:
                     await response.read()
                     if 200 <= response.status < 300:
                         self._counters.webhook_deliveries += 1
                         return
                     reason = f"HTTP {response.status}"
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             self._counters.webhook_failures += 1
             logger.debug("webhook delivery to %s failed (attempt %d): %s", url, attempt, reason)
             if attempt < self._config.webhook_max_attempts:
                 await asyncio.sleep(delay)
                 delay *= 2
+        self.failed.append(FailedDelivery(url, event, reason, attempts=attempt))
         logger.info("webhook delivery to %s given up after %d attempts", url, attempt)
