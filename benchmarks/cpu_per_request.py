@@ -5,7 +5,8 @@ One fixed-response aiohttp server in another process answers
 alternating rounds, at concurrency 1 and 50, and each is charged the CPU time of this
 process while its part ran. The SDK's work above bare aiohttp (URL and headers, the
 request loop, JSON, structuring the model) is the ratio ``ours / bare``; the target is
-at most 1.15.
+at most 1.15. A second SDK session with one do-nothing hook attached shows what the
+event hooks cost when someone listens (``ours`` has none: the hooks' idle cost is in it).
 
 httpx is measured when it is importable (a dev dependency, for this benchmark only).
 """
@@ -63,6 +64,10 @@ HEADERS = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/json"}
 Call = Callable[[], Awaitable[object]]
 
 
+def _ignore(event: object) -> None:
+    """The do-nothing hook: what is measured is the SDK building and handing out events."""
+
+
 def server_app() -> aiohttp.web.Application:
     """The fixed-response server (a top-level factory: it runs in a spawned process)."""
     return fixed_json_app({PATH + "/{id}": json.dumps(BODY).encode()})
@@ -82,6 +87,9 @@ class Clients:
     def __init__(self, base_url: str, httpx: Any | None) -> None:
         self.url = f"{base_url}{PATH}/{JOB_ID}"
         self.ours = tf.ContentSession(API_KEY, base_url=base_url, rate_limit_per_minute=None)
+        self.hooked = tf.ContentSession(
+            API_KEY, base_url=base_url, rate_limit_per_minute=None, hooks=[_ignore]
+        )
         # As the SDK makes its own: no cookie jar, the same total timeout.
         self.bare = aiohttp.ClientSession(
             cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=30)
@@ -89,13 +97,20 @@ class Clients:
         self.httpx = httpx.AsyncClient(timeout=30.0) if httpx is not None else None
 
     def variants(self) -> dict[str, Call]:
-        calls: dict[str, Call] = {"aiohttp": self.call_bare, "tutorflow_async": self.call_ours}
+        calls: dict[str, Call] = {
+            "aiohttp": self.call_bare,
+            "tutorflow_async": self.call_ours,
+            "tutorflow_async+hook": self.call_hooked,
+        }
         if self.httpx is not None:
             calls["httpx"] = self.call_httpx
         return calls
 
     async def call_ours(self) -> tf.ExpansionJob:
         return await self.ours.expansions.get(JOB_ID)
+
+    async def call_hooked(self) -> tf.ExpansionJob:
+        return await self.hooked.expansions.get(JOB_ID)
 
     async def call_bare(self) -> Any:
         async with self.bare.get(self.url, headers=HEADERS) as resp:
@@ -117,11 +132,12 @@ class Clients:
         if job.id != JOB_ID or len(job.outputs) != 1:
             raise RuntimeError(f"unexpected job from the SDK: {job!r}")
         for name, call in self.variants().items():
-            if name != "tutorflow_async" and await call() != BODY:
+            if not name.startswith("tutorflow_async") and await call() != BODY:
                 raise RuntimeError(f"{name}: unexpected body")
 
     async def close(self) -> None:
         await self.ours.close()
+        await self.hooked.close()
         await self.bare.close()
         if self.httpx is not None:
             await self.httpx.aclose()
@@ -216,6 +232,9 @@ def table(figures: Figures) -> list[dict[str, Any]]:
             "ours ms/req": cell["tutorflow_async"]["cpu_ms_per_request"],
             "ours/bare": cell["tutorflow_async"]["ratio_to_bare"],
             "ours/bare (median round)": cell["tutorflow_async"]["ratio_to_bare_median_round"],
+            "ours+hook/bare (median round)": cell["tutorflow_async+hook"][
+                "ratio_to_bare_median_round"
+            ],
         }
         if "httpx" in cell:
             row["httpx ms/req"] = cell["httpx"]["cpu_ms_per_request"]

@@ -100,22 +100,25 @@ class SlidingWindowLimiter:
         """Seconds the key is still paused by a 429 (0 when it is not)."""
         return max(0.0, self._paused_until - self._clock.monotonic())
 
-    async def acquire(self, deadline: float | None = None) -> None:
+    async def acquire(self, deadline: float | None = None) -> float:
         """Wait until a request may be sent and take its slot; ``release()`` it after.
 
-        With ``deadline`` (on this limiter's monotonic clock), a pause that lasts past it
-        raises :class:`PausedPastDeadline` at once instead of waiting in vain.
+        Returns the seconds waited (0.0 when a slot was free at once). With ``deadline``
+        (on this limiter's monotonic clock), a pause that lasts past it raises
+        :class:`PausedPastDeadline` at once instead of waiting in vain.
         """
         # Nobody is waiting, so a free slot can be taken at once: no lock round trip
         # (first come, first served still holds: there is no one to overtake).
         if not self._queued and self._delay() == 0:
             self._grant()
-            return
+            return 0.0
         self._queued += 1
+        start = self._clock.monotonic()
         try:
             await self._acquire_in_turn(deadline)
         finally:
             self._queued -= 1
+        return self._clock.monotonic() - start
 
     def _delay(self) -> float | None:
         """Seconds until a slot is free (0: now; None: once a request finishes)."""
@@ -138,14 +141,24 @@ class SlidingWindowLimiter:
         async with self._lock:
             while (delay := self._delay()) != 0:
                 self._check_deadline(deadline)
-                if self._logger is not None and self._logger.isEnabledFor(logging.DEBUG):
-                    self._logger.debug(
-                        "rate limit wait %s key=%s limit=%d/%.0fs in_flight=%d",
-                        "for a request to finish" if delay is None else f"{delay:.3f}s",
+                if self._logger is not None and self._logger.isEnabledFor(logging.INFO):
+                    paused = self.paused_for > 0
+                    self._logger.info(
+                        "rate limit: key %s waits %s (%s; limit %d per %.0fs, %d in flight)",
                         self._label,
+                        "for a request to finish" if delay is None else f"{delay:.3f}s",
+                        "paused by a 429" if paused else "window full",
                         self._limit,
                         self._window,
                         self._in_flight,
+                        extra={
+                            "key_prefix": self._label,
+                            "delay": delay,
+                            "reason": "paused" if paused else "window",
+                            "limit": self._limit,
+                            "window": self._window,
+                            "in_flight": self._in_flight,
+                        },
                     )
                 if delay is None:
                     self._released.clear()

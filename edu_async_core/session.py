@@ -9,6 +9,7 @@ from typing import Any, Self, TypeVar
 import cattrs
 
 from .errors import ErrorFamily, InvalidArgumentError
+from .hooks import Hooks
 from .responses import Response
 from .transport import Transport
 
@@ -93,6 +94,11 @@ class BaseSession:
     @property
     def base_url(self) -> str:
         return self._transport.base_url
+
+    @property
+    def hooks(self) -> Hooks:
+        """This session's event hooks: ``session.hooks.add(fn)`` (see ``edu_async_core.hooks``)."""
+        return self._transport.hooks
 
     @property
     def transport(self) -> Transport:

@@ -31,6 +31,16 @@ from .errors import (
     SDKError,
     SessionClosedError,
 )
+from .hooks import (
+    CallEnded,
+    CallStarted,
+    Hooks,
+    RateLimitWait,
+    RequestSent,
+    ResponseReceived,
+    RetryScheduled,
+    next_id,
+)
 from .ratelimit import CredentialState, PausedPastDeadline, credential_id, shared_state
 from .responses import Response, api_error_from_response
 from .retry import (
@@ -100,6 +110,7 @@ class Transport:
         config: TransportConfig | None = None,
         session: aiohttp.ClientSession | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        hooks: Hooks | None = None,
     ) -> None:
         url = errors.checked(check_base_url)(base_url)
         self._base = str(url).rstrip("/")
@@ -115,6 +126,8 @@ class Transport:
         self._logger = logger
         self._errors = errors
         self._clock = clock
+        #: The session's event hooks (see ``hooks.py``); nothing is built while none is attached.
+        self.hooks = hooks if hooks is not None else Hooks()
         self._session = session
         self._owns_session = session is None
         self._state: CredentialState | None = None
@@ -137,6 +150,11 @@ class Transport:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this transport waits and times by (a test's fake clock, or the system's)."""
+        return self._clock
 
     @property
     def state(self) -> CredentialState:
@@ -188,6 +206,7 @@ class Transport:
         parse_json: bool = True,
         require_document: bool = False,
         on_retry: Callable[[SDKError], None] | None = None,
+        operation: str | None = None,
     ) -> Coroutine[Any, Any, Response]:
         """Send one logical request, retrying what is safe, and return a 2xx response.
 
@@ -201,7 +220,8 @@ class Transport:
         ``require_document`` an empty 2xx body counts as garbled too: the call needs the
         answer's content (a job, a page), and "nothing" from a proxy is not an answer.
         ``on_retry`` hears each failure that is about to be retried (a wait that ends
-        mid-retry can then say what went wrong).
+        mid-retry can then say what went wrong). ``operation`` names the SDK call in events,
+        logs and spans (e.g. ``"expansions.create"``); without it, ``"METHOD path"``.
         """
         client = self._client()
         if not params and json_body is None and not headers and idempotency_key is None:
@@ -221,6 +241,7 @@ class Transport:
                 parse_json,
                 require_document,
                 on_retry,
+                operation,
             )
         url_text = self._base + path
         if params:
@@ -248,6 +269,7 @@ class Transport:
             parse_json,
             require_document,
             on_retry,
+            operation,
         )
 
     def _remember_plain(self, method: str, path: str) -> tuple[yarl.URL, RequestContext]:
@@ -272,12 +294,75 @@ class Transport:
         parse_json: bool,
         require_document: bool = False,
         on_retry: Callable[[SDKError], None] | None = None,
+        operation: str | None = None,
     ) -> Response:
+        hooks = self.hooks
+        if not hooks.active:
+            return await self._attempts(
+                client,
+                method,
+                url,
+                data,
+                headers,
+                context,
+                limited,
+                parse_json,
+                require_document,
+                on_retry,
+                None,
+            )
+        trace = _Trace(next_id(), operation or f"{method} {context.path}", hooks)
+        hooks.emit(
+            CallStarted(
+                trace.call_id,
+                trace.operation,
+                method,
+                context.path,
+                context.key_prefix,
+                context.idempotency_key,
+            )
+        )
+        try:
+            response = await self._attempts(
+                client,
+                method,
+                url,
+                data,
+                headers,
+                context,
+                limited,
+                parse_json,
+                require_document,
+                on_retry,
+                trace,
+            )
+        except BaseException as exc:
+            trace.ended(method, context, self._clock.monotonic(), exc)
+            raise
+        trace.ended(method, context, self._clock.monotonic(), None)
+        return response
+
+    async def _attempts(
+        self,
+        client: aiohttp.ClientSession,
+        method: str,
+        url: yarl.URL,
+        data: bytes | None,
+        headers: dict[str, str],
+        context: RequestContext,
+        limited: bool,
+        parse_json: bool,
+        require_document: bool,
+        on_retry: Callable[[SDKError], None] | None,
+        trace: _Trace | None,
+    ) -> Response:
+        """The attempts of one call; ``trace`` (hooks attached) hears each of them."""
         state = self.state
         limiter = state.limiter if limited else None
         policy = self.config.retry
         clock = self._clock
-        debug = self._logger.isEnabledFor(logging.DEBUG)
+        logger = self._logger
+        debug = logger.isEnabledFor(logging.DEBUG)
         has_key = context.idempotency_key is not None
         attempt = 0
         spent = 0
@@ -289,7 +374,7 @@ class Transport:
             attempt += 1
             if limiter is not None:
                 try:
-                    await limiter.acquire(deadline)
+                    waited = await limiter.acquire(deadline)
                 except PausedPastDeadline as exc:
                     paused = self._errors.api_error_class(429, None)(
                         f"not sent: the key is paused by an earlier 429 for another "
@@ -301,8 +386,27 @@ class Transport:
                     if isinstance(paused, RateLimitError):
                         paused.retry_after = exc.seconds  # when to come back
                     raise paused from None
+                if waited and trace is not None:
+                    trace.hooks.emit(
+                        RateLimitWait(trace.call_id, trace.operation, waited, context.key_prefix)
+                    )
             if started is None:
                 started = clock.monotonic()
+            if trace is not None:
+                trace.attempts = attempt
+                trace.sent_at = clock.monotonic()
+                if trace.started is None:
+                    trace.started = trace.sent_at
+                trace.hooks.emit(
+                    RequestSent(
+                        trace.call_id,
+                        trace.operation,
+                        method,
+                        context.path,
+                        attempt,
+                        context.key_prefix,
+                    )
+                )
             error: SDKError
             retry_after: float | None = None
             try:
@@ -347,8 +451,22 @@ class Transport:
                     f"connection failed: {type(exc).__name__}", context=context, attempts=attempt
                 )
             else:
+                if trace is not None:
+                    trace.status = status
+                    trace.hooks.emit(
+                        ResponseReceived(
+                            trace.call_id,
+                            trace.operation,
+                            method,
+                            context.path,
+                            attempt,
+                            status,
+                            clock.monotonic() - trace.sent_at,
+                            context.key_prefix,
+                        )
+                    )
                 if debug:
-                    self._logger.debug(
+                    logger.debug(
                         "%s %s -> %d attempt=%d key=%s idempotency_key=%s",
                         method,
                         context.path,
@@ -356,6 +474,7 @@ class Transport:
                         attempt,
                         context.key_prefix,
                         context.idempotency_key,
+                        extra=_fields(context, attempt=attempt, status=status),
                     )
                 if 200 <= status < 300:
                     response = Response(status, resp_headers, body, context)
@@ -396,7 +515,16 @@ class Transport:
                         # Everyone on this key waits, not just this task; never longer than
                         # any call would wait (a Retry-After of a day would freeze the key).
                         pause = policy.ceiling(1) if retry_after is None else retry_after
-                        limiter.pause(min(pause, policy.max_retry_after))
+                        pause = min(pause, policy.max_retry_after)
+                        limiter.pause(pause)
+                        logger.info(
+                            "429 on %s %s: every call with key %s waits %.3fs",
+                            method,
+                            context.path,
+                            context.key_prefix,
+                            pause,
+                            extra=_fields(context, attempt=attempt, status=status, delay=pause),
+                        )
                     if not is_retryable_status(status):
                         raise error
             if not is_safe_to_repeat(method, has_key, failure):
@@ -404,28 +532,51 @@ class Transport:
             delay = policy.retry_delay(attempt, clock.monotonic() - started, retry_after)
             cost = retry_cost(failure)
             if delay is None or not state.budget.try_spend(cost):
-                if debug:
-                    self._logger.debug(
-                        "giving up %s %s after attempt=%d key=%s (%s)",
-                        method,
-                        context.path,
-                        attempt,
-                        context.key_prefix,
-                        "retries exhausted" if delay is None else "retry budget empty",
-                    )
+                why = "retries exhausted" if delay is None else "retry budget empty"
+                logger.info(
+                    "giving up %s %s after %d attempts (%s; last: %s)",
+                    method,
+                    context.path,
+                    attempt,
+                    why,
+                    _describe(failure, error),
+                    extra=_fields(
+                        context,
+                        attempt=attempt,
+                        status=error.status,
+                        reason=failure.value,
+                        give_up=why,
+                    ),
+                )
                 raise error
             spent += cost
             if on_retry is not None:
                 on_retry(error)
-            if debug:
-                self._logger.debug(
-                    "retry %s %s in %.3fs after attempt=%d (%s) key=%s",
-                    method,
-                    context.path,
-                    delay,
-                    attempt,
-                    failure.value,
-                    context.key_prefix,
+            logger.info(
+                "retrying %s %s in %.3fs after attempt %d (%s)",
+                method,
+                context.path,
+                delay,
+                attempt,
+                _describe(failure, error),
+                extra=_fields(
+                    context, attempt=attempt, status=error.status, reason=failure.value, delay=delay
+                ),
+            )
+            if trace is not None:
+                trace.hooks.emit(
+                    RetryScheduled(
+                        trace.call_id,
+                        trace.operation,
+                        method,
+                        context.path,
+                        attempt,
+                        delay,
+                        failure.value,
+                        error.status,
+                        error,
+                        context.key_prefix,
+                    )
                 )
             await clock.sleep(delay)
 
@@ -473,6 +624,51 @@ class Transport:
                 )
             )
         return target, method, data
+
+
+@attrs.define(slots=True)
+class _Trace:
+    """One watched call: what its events need to know across attempts."""
+
+    call_id: int
+    operation: str
+    hooks: Hooks
+    attempts: int = 0
+    status: int | None = None
+    started: float | None = None
+    sent_at: float = 0.0
+
+    def ended(
+        self, method: str, context: RequestContext, now: float, error: BaseException | None
+    ) -> None:
+        self.hooks.emit(
+            CallEnded(
+                self.call_id,
+                self.operation,
+                method,
+                context.path,
+                self.attempts,
+                self.status,
+                0.0 if self.started is None else now - self.started,
+                error,
+                context.key_prefix,
+            )
+        )
+
+
+def _fields(context: RequestContext, **fields: object) -> dict[str, object]:
+    """A log record's ``extra=``: the call's identity and the step's figures."""
+    return {
+        "method": context.method,
+        "path": context.path,
+        "key_prefix": context.key_prefix,
+        "idempotency_key": context.idempotency_key,
+        **fields,
+    }
+
+
+def _describe(failure: Failure, error: SDKError) -> str:
+    return f"status {error.status}" if failure is Failure.STATUS else failure.value
 
 
 def ensure_json_object(response: Response, what: str, errors: ErrorFamily) -> dict[str, Any]:

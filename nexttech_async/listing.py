@@ -15,6 +15,7 @@ from .cursor import Bound, CursorState, Query, WalkRange, plan
 from .errors import FAMILY, InvalidArgumentError
 from .filters import Filters, Instant, MetadataInput, date_params, instant_ms, iso_from_ms
 from .models import converter
+from .observed import ObservedWalk
 from .shards import ShardedWalk
 from .walk import AsyncWalk, Walk, decode_token
 
@@ -70,6 +71,7 @@ class Listing(Generic[M]):
         self._kind = kind
         self._quick_read = fast_reader(converter, model)
         self._walk_read = generated_reader(converter, model)
+        self._operation = f"{kind}.list"
 
     def _user_filter(self, remote_user_id: str | None) -> str | None:
         # Only /contents documents remote_user_id; the grades endpoint ignores it, so
@@ -97,8 +99,12 @@ class Listing(Generic[M]):
         kept); ``course_uid`` a list of course API keys.
         """
         rng, filters = request_of(
-            before, after, self._user_filter(remote_user_id), project_metadata,
-            course_metadata, course_uid,
+            before,
+            after,
+            self._user_filter(remote_user_id),
+            project_metadata,
+            course_metadata,
+            course_uid,
         )
         query = plan(CursorState(), rng)  # a walk's first query is exactly this page
         items, response = await self.fetch(query, filters)
@@ -125,6 +131,34 @@ class Listing(Generic[M]):
         required, ``before`` defaults to now); with ``ordered=True`` the items still come
         newest first, identical to a sequential walk.
         """
+        walk = self._iterate(
+            before,
+            after,
+            remote_user_id,
+            project_metadata,
+            course_metadata,
+            course_uid,
+            resume,
+            shards,
+            ordered,
+        )
+        hooks = self._transport.hooks
+        if not hooks.active:
+            return walk
+        return ObservedWalk(walk, hooks, self._transport.clock, kind=self._kind, shards=shards)
+
+    def _iterate(
+        self,
+        before: Instant | None,
+        after: Instant | None,
+        remote_user_id: str | None,
+        project_metadata: MetadataInput,
+        course_metadata: MetadataInput,
+        course_uid: Sequence[str] | str | None,
+        resume: str | None,
+        shards: int,
+        ordered: bool,
+    ) -> AsyncWalk[M]:
         if resume is not None:
             given = (before, after, remote_user_id, project_metadata, course_metadata, course_uid)
             if any(v is not None for v in given) or shards != 1:
@@ -134,8 +168,12 @@ class Listing(Generic[M]):
             rng, filters, state = decode_token(resume, self._kind)
             return self._walk(rng, filters, state, prefetch=True)
         rng, filters = request_of(
-            before, after, self._user_filter(remote_user_id), project_metadata,
-            course_metadata, course_uid,
+            before,
+            after,
+            self._user_filter(remote_user_id),
+            project_metadata,
+            course_metadata,
+            course_uid,
         )
         if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
             raise InvalidArgumentError("shards", f"expected a positive int, got {shards!r}")
@@ -194,7 +232,7 @@ class Listing(Generic[M]):
             params = date_params(before, after) + filters.params()
         # An empty 200 is no page: taken as one, it would end the walk with items left.
         response = await self._transport.request(
-            "GET", self._path, params=params, require_document=True
+            "GET", self._path, params=params, require_document=True, operation=self._operation
         )
         value = response.json(FAMILY)
         if not isinstance(value, list):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Iterable
 from typing import Final
 
 import aiohttp
@@ -11,6 +12,7 @@ import attrs
 
 from edu_async_core import defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
+from edu_async_core.hooks import Hook, Hooks, as_hooks
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession
 from edu_async_core.transport import Transport, TransportConfig
@@ -31,6 +33,8 @@ class NextTechSession(BaseSession):
     ``https://api.next.tech/v1``). The secret only ever travels in the ``Authorization``
     header, never in a URL. Next Tech documents no rate limit, so none is applied unless
     ``rate_limit_per_minute`` is given; 429 and 5xx are retried with backoff either way.
+    ``hooks`` are callables (or a shared :class:`~edu_async_core.hooks.Hooks`) that hear
+    every attempt, retry and walk of the session.
     """
 
     def __init__(
@@ -43,6 +47,7 @@ class NextTechSession(BaseSession):
         session: aiohttp.ClientSession | None = None,
         config: TransportConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        hooks: Hooks | Iterable[Hook] | Hook | None = None,
     ) -> None:
         token = secret_value(
             from_env(api_token, defaults.NEXTTECH_ENV_API_TOKEN, "api_token"), "api_token"
@@ -74,6 +79,7 @@ class NextTechSession(BaseSession):
             ),
             session=session,
             clock=clock,
+            hooks=FAMILY.checked(as_hooks)(hooks),
         )
         self.contents: Listing[Content] = Listing(self._transport, "/contents", Content, "contents")
         self.grades: Listing[Grade] = Listing(self._transport, "/grades", Grade, "grades")

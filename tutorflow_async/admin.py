@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import http.cookies
 import logging
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from types import TracebackType
 from typing import Any, Final
 
@@ -18,6 +18,7 @@ import attrs
 
 from edu_async_core import defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
+from edu_async_core.hooks import Hook, Hooks, as_hooks
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession
 from edu_async_core.transport import Transport, TransportConfig, ensure_json_object
@@ -54,6 +55,7 @@ class AdminSession(BaseSession):
         session: aiohttp.ClientSession | None = None,
         config: TransportConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        hooks: Hooks | Iterable[Hook] | Hook | None = None,
     ) -> None:
         token = secret_value(jwt, "jwt")
         url = from_env(
@@ -74,6 +76,7 @@ class AdminSession(BaseSession):
             config=_admin_config(config),
             session=session,
             clock=clock,
+            hooks=FAMILY.checked(as_hooks)(hooks),
         )
         self.api_keys = ApiKeys(self._transport, self._org_path)
         self.webhooks = Webhooks(self._transport, self._org_path)
@@ -183,6 +186,7 @@ class _Login:
                 "POST",
                 LOGIN_PATH,
                 json_body={"email": email, "password": password.reveal(), "timezone": timezone},
+                operation="admin.login",
             )
             document = ensure_json_object(response, "a login answer", FAMILY)
             token = session_cookie(response.headers.getall("Set-Cookie", []))  # type: ignore[attr-defined]

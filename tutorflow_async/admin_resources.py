@@ -77,14 +77,16 @@ class ApiKeys:
             "rateLimitPerMinute": positive_int(rate_limit_per_minute, "rate_limit_per_minute"),
         }
         response = await self._transport.request(
-            "POST", f"{self._org_path()}/api-keys", json_body=body
+            "POST", f"{self._org_path()}/api-keys", json_body=body, operation="api_keys.create"
         )
         document = normalize_key(ensure_json_object(response, "a created key", FAMILY))
         return _with_secret(response, CreatedApiKey, document)
 
     async def list(self) -> list[ApiKey]:
         """Metadata of every key (never the secrets)."""
-        response = await self._transport.request("GET", f"{self._org_path()}/api-keys")
+        response = await self._transport.request(
+            "GET", f"{self._org_path()}/api-keys", operation="api_keys.list"
+        )
         return [
             structure(converter, normalize_key(item), ApiKey, response, FAMILY)
             if isinstance(item, dict)
@@ -95,7 +97,7 @@ class ApiKeys:
     async def rotate(self, key_id: str) -> CreatedApiKey:
         """Issue a new secret for ``key_id``; the old one stops working. Never retried."""
         path = f"{self._org_path()}/api-keys/{path_segment(key_id, 'key_id')}/rotate"
-        response = await self._transport.request("POST", path)
+        response = await self._transport.request("POST", path, operation="api_keys.rotate")
         document = normalize_key(ensure_json_object(response, "a rotated key", FAMILY))
         if document.get("id") is None:
             document["id"] = document["keyId"] = key_id
@@ -104,7 +106,7 @@ class ApiKeys:
     async def revoke(self, key_id: str) -> None:
         """Revoke ``key_id``; requests with it fail with ``InvalidApiKeyError`` from now on."""
         path = f"{self._org_path()}/api-keys/{path_segment(key_id, 'key_id')}/revoke"
-        await self._transport.request("POST", path)
+        await self._transport.request("POST", path, operation="api_keys.revoke")
 
 
 class Webhooks:
@@ -128,6 +130,7 @@ class Webhooks:
             "POST",
             f"{self._org_path()}/webhooks",
             json_body={"url": target, "events": list(dict.fromkeys(wanted))},
+            operation="webhooks.create",
         )
         document = ensure_json_object(response, "a created webhook", FAMILY)
         return _with_secret(response, CreatedWebhook, document)
@@ -138,7 +141,9 @@ class Webhooks:
         A bare JSON array and one wrapped under a common key are both accepted; anything
         else raises ``BadResponseError``.
         """
-        response = await self._transport.request("GET", f"{self._org_path()}/webhooks")
+        response = await self._transport.request(
+            "GET", f"{self._org_path()}/webhooks", operation="webhooks.list"
+        )
         return [
             structure(converter, item, Webhook, response, FAMILY)
             for item in _list_items(response, "webhooks")
@@ -151,7 +156,7 @@ class Webhooks:
         ``..``, control characters) raises ``InvalidArgumentError`` before any request.
         """
         path = f"{self._org_path()}/webhooks/{path_segment(webhook_id, 'webhook_id')}"
-        await self._transport.request("DELETE", path)
+        await self._transport.request("DELETE", path, operation="webhooks.delete")
 
 
 class Exports:
@@ -191,6 +196,7 @@ class Exports:
             json_body={"lessonId": lesson, "idempotencyKey": key},
             idempotency_key=key,
             require_document=True,
+            operation="exports.create",
         )
         document = ensure_json_object(response, "an export result", FAMILY)
         result = structure(converter, normalize_result(document), ExpansionResult, response, FAMILY)

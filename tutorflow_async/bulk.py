@@ -141,8 +141,17 @@ class _Run:
             self._on_progress(attrs.evolve(self.progress))
 
     async def outcomes(self) -> AsyncGenerator[ExpansionOutcome, None]:
+        hooks = self._session.hooks
+        operation = (
+            hooks.start(
+                "expand_many", self._session.poller.clock.monotonic, concurrency=self._concurrency
+            )
+            if hooks.active
+            else None
+        )
         workers = [asyncio.create_task(self._worker()) for _ in range(self._concurrency)]
         remaining = len(workers)
+        error: BaseException | None = None
         try:
             while remaining:
                 outcome = await self._outcomes.get()
@@ -150,10 +159,24 @@ class _Run:
                     remaining -= 1
                     continue
                 yield outcome
+        except BaseException as exc:  # GeneratorExit too: the caller stopped reading
+            error = exc
+            raise
         finally:
             await self._stop(workers)
             if self._journal is not None:
                 self._journal.close()
+            if operation is not None:
+                progress = self.progress
+                operation.end(
+                    None if isinstance(error, GeneratorExit) else error,
+                    inputs=progress.started,
+                    completed=progress.completed,
+                    failed=progress.failed,
+                    errors=progress.errors,
+                    from_journal=progress.from_journal,
+                    stopped_early=isinstance(error, GeneratorExit),
+                )
 
     async def _stop(self, workers: list[asyncio.Task[None]]) -> None:
         """Cancel the workers and wait for them, draining what they still hand over so

@@ -11,6 +11,7 @@ import attrs
 
 from edu_async_core import defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
+from edu_async_core.hooks import Hook, Hooks, as_hooks
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession
 from edu_async_core.transport import Transport, TransportConfig
@@ -48,7 +49,9 @@ class ContentSession(BaseSession):
     does not pass its own. ``ended_statuses`` are the statuses (any case) that end a wait at
     once with :class:`~tutorflow_async.ExpansionEnded`, beside ``completed`` and ``failed``
     (default ``defaults.TUTORFLOW_ENDED_STATUSES``: ``canceled``, ``cancelled``,
-    ``expired``, ...).
+    ``expired``, ...). ``hooks`` are callables (or a shared
+    :class:`~edu_async_core.hooks.Hooks`) that hear every event of the session: attempts,
+    retries, rate-limit waits, polls, waits and bulk runs.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class ContentSession(BaseSession):
         poll_interval: float = defaults.POLL_INTERVAL,
         max_interval: float = defaults.POLL_MAX_INTERVAL,
         ended_statuses: Iterable[str] = defaults.TUTORFLOW_ENDED_STATUSES,
+        hooks: Hooks | Iterable[Hook] | Hook | None = None,
     ) -> None:
         check_wait_arguments(1.0, poll_interval, max_interval)
         if isinstance(ended_statuses, str) or not all(
@@ -99,10 +103,16 @@ class ContentSession(BaseSession):
             config=transport_config,
             session=session,
             clock=clock,
+            hooks=FAMILY.checked(as_hooks)(hooks),
         )
         self.expansions = Expansions(self._transport)
         self._clock = clock
-        self._poller = ExpansionPoller(self.expansions, clock=clock, ended_statuses=ended_statuses)
+        self._poller = ExpansionPoller(
+            self.expansions,
+            clock=clock,
+            ended_statuses=ended_statuses,
+            hooks=self._transport.hooks,
+        )
         if webhooks is not None:
             self._poller.attach_events(webhooks)
 

@@ -163,7 +163,12 @@ class Expansions:
         """Send a create built by :func:`prepare_create` (the bulk runner checks its
         journal between the two)."""
         response = await self._transport.request(
-            "POST", EXPANSIONS_PATH, json_body=body, idempotency_key=key, require_document=True
+            "POST",
+            EXPANSIONS_PATH,
+            json_body=body,
+            idempotency_key=key,
+            require_document=True,
+            operation="expansions.create",
         )
         return read_job(response)
 
@@ -174,7 +179,7 @@ class Expansions:
         the transport is about to retry)."""
         path = f"{EXPANSIONS_PATH}/{job_segment(job_id)}"
         response = await self._transport.request(
-            "GET", path, require_document=True, on_retry=on_retry
+            "GET", path, require_document=True, on_retry=on_retry, operation="expansions.get"
         )
         return read_job(response)
 
@@ -187,6 +192,6 @@ class Expansions:
         """
         path = f"{EXPANSIONS_PATH}/{job_segment(job_id)}/result"
         response = await self._transport.request(
-            "GET", path, require_document=True, on_retry=on_retry
+            "GET", path, require_document=True, on_retry=on_retry, operation="expansions.result"
         )
         return read_result(response)

@@ -27,6 +27,7 @@ import attrs
 from edu_async_core import defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
 from edu_async_core.errors import SDKError
+from edu_async_core.hooks import Hooks, PollDecision
 
 from .checks import positive_number, require_str
 from .errors import (
@@ -145,8 +146,11 @@ class ExpansionPoller:
         clock: Clock = SYSTEM_CLOCK,
         ended_statuses: Iterable[str] = defaults.TUTORFLOW_ENDED_STATUSES,
         result_grace: float = defaults.RESULT_GRACE,
+        hooks: Hooks | None = None,
     ) -> None:
         self._expansions = expansions
+        #: The session's event hooks: each poll's decision, and each wait as an operation.
+        self.hooks = hooks if hooks is not None else Hooks()
         self.clock = clock
         self._ended = ended_statuses_set(ended_statuses)
         self._result_grace = result_grace
@@ -344,6 +348,7 @@ class ExpansionPoller:
         fetch_result = watch.event_arrived or watch.result_since is not None
         event_first = watch.event_arrived
         result: ExpansionResult | None = None
+        polled: str | None = None  # the status this poll read, for the hooks
         try:
             if not fetch_result:
                 self._polls += 1
@@ -351,6 +356,7 @@ class ExpansionPoller:
                 watch.polls += 1
                 self._saw(watch, job.status)
                 status = meaning(job.status, self._ended)
+                polled = job.status
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug(
                         "poll job=%s status=%s polls=%d waiters=%d",
@@ -361,11 +367,14 @@ class ExpansionPoller:
                         extra={"job_id": watch.job_id, "status": job.status},
                     )
                 if status is StatusMeaning.ENDED:
+                    self._decided(watch, job.status, None)
                     self._settle(watch, ExpansionEnded(watch.job_id, job.status, job))
                     return
                 if status is StatusMeaning.UNKNOWN:
                     self._warn_unknown(watch, job.status)
                 fetch_result = status in (StatusMeaning.COMPLETED, StatusMeaning.FAILED)
+                if fetch_result:
+                    self._decided(watch, job.status, None)
                 watch.said_completed = status is StatusMeaning.COMPLETED
             if fetch_result:
                 result = await self._fetch_result(watch)
@@ -397,9 +406,12 @@ class ExpansionPoller:
         if done not in (StatusMeaning.COMPLETED, StatusMeaning.FAILED, StatusMeaning.ENDED):
             if event_first or not watch.event_arrived:
                 watch.event_arrived = False
-                self._reschedule(watch)
+                delay = self._reschedule(watch)
             else:
+                delay = 0.0
                 self._schedule(watch, 0.0)  # the event came while we were polling
+            if polled is not None:
+                self._decided(watch, polled, delay)
             return
         assert result is not None
         if done is StatusMeaning.FAILED:
@@ -408,6 +420,11 @@ class ExpansionPoller:
             self._settle(watch, ExpansionEnded(watch.job_id, result.job.status, result.job))
         else:
             self._settle(watch, result)
+
+    def _decided(self, watch: _Watch, status: str, delay: float | None) -> None:
+        """Tell the hooks what a poll decided: done (``delay`` None) or poll again."""
+        if self.hooks.active:
+            self.hooks.emit(PollDecision(watch.job_id, status, watch.polls, delay is None, delay))
 
     def _warn_unknown(self, watch: _Watch, status: str) -> None:
         if watch.warned:
@@ -451,9 +468,10 @@ class ExpansionPoller:
         self._saw(watch, result.job.status)
         return result
 
-    def _reschedule(self, watch: _Watch) -> None:
+    def _reschedule(self, watch: _Watch) -> float | None:
+        """Schedule the next poll; returns its delay (None: nobody waits any more)."""
         if not watch.waiters:
-            return
+            return None
         interval = watch.poll_interval
         max_interval = watch.max_interval
         if self._events is not None:
@@ -469,6 +487,7 @@ class ExpansionPoller:
             extra={"job_id": watch.job_id, "delay": delay},
         )
         self._schedule(watch, self.clock.monotonic() + delay)
+        return delay
 
     def _settle(self, watch: _Watch, outcome: ExpansionResult | BaseException) -> None:
         for future in list(watch.waiters):
@@ -585,6 +604,20 @@ class ExpansionWaiter:
             now = clock.time()
             remaining = self._token.deadline - now
             before = max(0.0, now - self._token.started_at)
+        hooks = self._poller.hooks
+        if not hooks.active:
+            return await self._wait(begun, remaining, before)
+        operation = hooks.start("wait_for_expansion", clock.monotonic, job_id=self.job_id)
+        try:
+            result = await self._wait(begun, remaining, before)
+        except BaseException as exc:
+            operation.end(exc, status=self._last_status() or "")
+            raise
+        operation.end(None, status=str(result.job.status))
+        return result
+
+    async def _wait(self, begun: float, remaining: float, before: float) -> ExpansionResult:
+        clock = self._poller.clock
         future = self._poller.watch(
             self.job_id, poll_interval=self._poll_interval, max_interval=self._max_interval
         )

@@ -87,8 +87,9 @@ BOOK_KEY = pytest.StashKey[FigureBook]()
 
 
 class RetryCounter(logging.Handler):
-    """Counts the transport's ``retry ...`` DEBUG records (by failure kind), the calls it
-    gave up on, and every record that contains one of ``secrets``."""
+    """Counts the transport's retry records (by failure kind, read from the record's
+    ``reason`` field), the calls it gave up on, and every record that contains one of
+    ``secrets``."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__(logging.DEBUG)
@@ -101,9 +102,9 @@ class RetryCounter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records += 1
-        if isinstance(record.msg, str) and record.msg.startswith("retry "):
+        if isinstance(record.msg, str) and record.msg.startswith("retrying "):
             self.retries += 1
-            kind = str(record.args[4]) if isinstance(record.args, tuple) else "?"
+            kind = str(getattr(record, "reason", "?"))
             self.by_failure[kind] = self.by_failure.get(kind, 0) + 1
         elif isinstance(record.msg, str) and record.msg.startswith("giving up "):
             self.gave_up += 1

@@ -87,11 +87,14 @@ async def test_debug_log_names_method_path_status_attempt_and_key_prefix(
     assert f"POST /v1/content/integrations/expansions -> 200 attempt=1 key={prefix} " \
            f"idempotency_key=log-key-1" in messages
     assert f"GET {path} -> 503 attempt=1 key={prefix} idempotency_key=None" in messages
-    assert any(m.startswith(f"retry GET {path} in ") and "attempt=1 (status)" in m
-               for m in messages)
     assert f"GET {path} -> 200 attempt=2 key={prefix} idempotency_key=None" in messages
+    # Each request at DEBUG; the retry between them at INFO.
+    (retry,) = [r for r in debug_logs.records if r.getMessage().startswith("retrying ")]
+    assert retry.getMessage().startswith(f"retrying GET {path} in ")
+    assert retry.getMessage().endswith("after attempt 1 (status 503)")
+    assert retry.levelno == logging.INFO
     assert all(r.levelno == logging.DEBUG for r in debug_logs.records
-               if r.name == "tutorflow_async")
+               if r.name == "tutorflow_async" and r is not retry)
 
 
 async def test_rate_limit_waits_are_logged(debug_logs: pytest.LogCaptureFixture) -> None:
@@ -105,8 +108,10 @@ async def test_rate_limit_waits_are_logged(debug_logs: pytest.LogCaptureFixture)
         pass
     async with limiter.slot():
         pass
-    assert any(r.getMessage().startswith("rate limit wait 60.250s key=tf_content_abcd…")
-               for r in debug_logs.records)
+    (wait,) = [r for r in debug_logs.records if r.getMessage().startswith("rate limit:")]
+    assert wait.getMessage().startswith("rate limit: key tf_content_abcd… waits 60.250s")
+    assert wait.levelno == logging.INFO
+    assert wait.key_prefix == "tf_content_abcd…"  # type: ignore[attr-defined]
 
 
 async def test_a_listing_that_carries_secrets_keeps_none_of_them(mocked: aioresponses) -> None:
