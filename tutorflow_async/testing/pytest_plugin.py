@@ -7,6 +7,9 @@ fixtures are async and need ``pytest-asyncio`` (strict or auto mode). A test ask
 - ``tutorflow_api_key``: an :class:`~tutorflow_async.testing.IssuedKey` of it;
 - ``tutorflow_content_session``: a :class:`~tutorflow_async.ContentSession` on that key;
 - ``tutorflow_admin_session``: an :class:`~tutorflow_async.AdminSession`, logged in;
+- ``tutorflow_webhook_receiver``: a :class:`~tutorflow_async.webhooks.WebhookReceiver`
+  serving on 127.0.0.1, registered with the emulator as a webhook, its secret set;
+- ``tutorflow_webhook_session``: a ``ContentSession`` whose waits that receiver ends;
 
 and configures them with ``@pytest.mark.tutorflow_emulator(**knobs)``: any field of
 :class:`~tutorflow_async.testing.EmulatorConfig`, plus ``faults=[Fault(...), ...]`` and
@@ -39,6 +42,7 @@ from tutorflow_async.testing.config import EmulatorConfig
 from tutorflow_async.testing.emulator import TutorFlowEmulator
 from tutorflow_async.testing.faults import Fault
 from tutorflow_async.testing.records import IssuedKey
+from tutorflow_async.webhooks import WebhookReceiver
 
 __all__ = [
     "MARKER",
@@ -49,6 +53,8 @@ __all__ = [
     "tutorflow_api_key",
     "tutorflow_content_session",
     "tutorflow_emulator",
+    "tutorflow_webhook_receiver",
+    "tutorflow_webhook_session",
 ]
 
 #: The marker's name: ``@pytest.mark.tutorflow_emulator(**knobs)`` configures the
@@ -194,3 +200,53 @@ async def tutorflow_admin_session(
         base_url=tutorflow_emulator.base_url,
     ) as admin:
         yield admin
+
+
+@async_fixture
+async def tutorflow_webhook_receiver(
+    tutorflow_emulator: TutorFlowEmulator,
+    tutorflow_admin_session: tf.AdminSession,
+) -> AsyncIterator[WebhookReceiver]:
+    """A webhook receiver on 127.0.0.1 that the emulator delivers to, verified and ready.
+
+    Served on a free port, registered with the emulator for ``content.completed`` and
+    ``content.failed`` (as :meth:`~tutorflow_async.admin_resources.Webhooks.create`
+    would in production), and given the webhook's signing secret. Its ``counters`` say
+    what arrived (``accepted``, ``duplicates``, ``rejected``); ``async for event in
+    receiver`` reads the events. The webhook is deleted and the receiver closed after.
+    """
+    async with (
+        WebhookReceiver("not-known-yet") as receiver,
+        receiver.serve(port=0) as url,
+    ):
+        hook = await tutorflow_admin_session.webhooks.create(url)
+        receiver.set_secret(hook.secret)
+        try:
+            yield receiver
+        finally:
+            await tutorflow_admin_session.webhooks.delete(hook.id)
+
+
+@async_fixture
+async def tutorflow_webhook_session(
+    request: pytest.FixtureRequest,
+    tutorflow_emulator: TutorFlowEmulator,
+    tutorflow_api_key: IssuedKey,
+    tutorflow_webhook_receiver: WebhookReceiver,
+) -> AsyncIterator[tf.ContentSession]:
+    """Like ``tutorflow_content_session``, with ``tutorflow_webhook_receiver`` attached.
+
+    Its waits end when the emulator's delivery arrives; polling stays as the fallback for
+    lost events, first after ``fallback_interval`` (60 s by default), so a wait that ends
+    quickly was ended by the webhook.
+    """
+    options = marker_options(request.node)
+    async with tf.ContentSession(
+        tutorflow_api_key.api_key,
+        base_url=tutorflow_emulator.base_url,
+        rate_limit_per_minute=options.rate_limit_per_minute,
+        poll_interval=options.poll_interval,
+        max_interval=options.max_interval,
+        webhooks=tutorflow_webhook_receiver,
+    ) as session:
+        yield session
