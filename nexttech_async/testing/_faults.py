@@ -7,7 +7,7 @@ tried in the order they were added and at most one fires per request.
 
 from __future__ import annotations
 
-from typing import Literal
+import enum
 
 import attrs
 
@@ -15,18 +15,32 @@ from edu_async_core.emulation import ArmedFaults, retry_after_value
 
 __all__ = ["IN_TRANSIT_KINDS", "Fault", "FaultKind", "FaultPlan"]
 
-FaultKind = Literal["status", "reset", "delay", "malformed", "html", "slow_body", "truncated"]
 
-_KINDS: frozenset[str] = frozenset(
-    {"status", "reset", "delay", "malformed", "html", "slow_body", "truncated"}
-)
+
+class FaultKind(enum.StrEnum):
+    """What a :class:`Fault` does; ``Fault(kind=...)`` takes a member or its string."""
+
+    STATUS = "status"
+    RESET = "reset"
+    DELAY = "delay"
+    MALFORMED = "malformed"
+    HTML = "html"
+    SLOW_BODY = "slow_body"
+    TRUNCATED = "truncated"
+
+
+_KINDS: frozenset[str] = frozenset(kind.value for kind in FaultKind)
 #: Kinds that damage the real answer in transit: the request is answered first.
 IN_TRANSIT_KINDS: frozenset[str] = frozenset({"slow_body", "truncated"})
 
 
-def _check_kind(_instance: object, _attribute: object, value: str) -> None:
-    if value not in _KINDS:
-        raise ValueError(f"unknown fault kind {value!r}; choose one of {sorted(_KINDS)}")
+def _as_kind(value: str) -> FaultKind:
+    try:
+        return FaultKind(value)
+    except ValueError:
+        raise ValueError(
+            f"unknown fault kind {value!r}; choose one of {sorted(_KINDS)}"
+        ) from None
 
 
 def _check_times(_instance: object, _attribute: object, value: int | None) -> None:
@@ -59,7 +73,7 @@ class Fault:
         delay: seconds to sleep, for ``"delay"``; the body's trickle, for ``"slow_body"``.
     """
 
-    kind: FaultKind = attrs.field(validator=_check_kind)
+    kind: FaultKind = attrs.field(converter=_as_kind)
     path: str | None = None
     times: int | None = attrs.field(default=1, validator=_check_times)
     probability: float = attrs.field(

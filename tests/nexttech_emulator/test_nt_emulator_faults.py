@@ -169,7 +169,7 @@ async def test_html_fault_is_a_502_page(
 
 def test_fault_validation() -> None:
     with pytest.raises(ValueError, match="unknown fault kind"):
-        Fault(kind="explode")  # type: ignore[arg-type]
+        Fault(kind="explode")
     with pytest.raises(ValueError, match="times"):
         Fault(kind="status", times=0)
     with pytest.raises(ValueError, match="probability"):
@@ -201,3 +201,13 @@ async def test_counters_and_bounded_request_log(session: aiohttp.ClientSession) 
         emu.counters.reset()
         assert emu.counters.requests == 0
         assert not emu.counters.by_path
+
+
+def test_fault_kinds_are_an_enum_and_their_strings_are_accepted() -> None:
+    from nexttech_async.testing import FaultKind
+
+    assert Fault(kind=FaultKind.TRUNCATED) == Fault(kind="truncated")
+    assert Fault(kind="reset").kind is FaultKind.RESET
+    assert {kind.value for kind in FaultKind} == {
+        "status", "reset", "delay", "malformed", "html", "slow_body", "truncated"
+    }

@@ -83,7 +83,7 @@ async def test_a_damaged_body_is_retried_then_read(
     emu: TutorFlowEmulator, content: tf.ContentSession, kind: str
 ) -> None:
     job = await content.expansions.create(PAYLOAD)
-    emu.add_fault(Fault(kind, method="GET", path=JOB, delay=1.0))  # type: ignore[arg-type]
+    emu.add_fault(Fault(kind, method="GET", path=JOB, delay=1.0))
     started = time.monotonic()
     assert (await content.expansions.get(job.id)).id == job.id
     assert emu.counters.faults_injected == 1
@@ -98,7 +98,7 @@ async def test_a_damaged_body_is_retried_then_read(
 async def test_a_body_damaged_every_time_is_a_typed_error(
     emu: TutorFlowEmulator, content: tf.ContentSession, kind: str, error: type[tf.TutorFlowError]
 ) -> None:
-    emu.add_fault(Fault(kind, method="GET", times=None, delay=1.0))  # type: ignore[arg-type]
+    emu.add_fault(Fault(kind, method="GET", times=None, delay=1.0))
     with pytest.raises(error) as info:
         await content.expansions.get("job_1")
     err = info.value
@@ -111,7 +111,7 @@ async def test_a_create_whose_answer_is_damaged_makes_one_job(
     emu: TutorFlowEmulator, content: tf.ContentSession, kind: str
 ) -> None:
     # The server committed the job, then its answer was cut short or came too slowly.
-    emu.add_fault(Fault(kind, method="POST", path=EXPANSIONS, delay=1.0))  # type: ignore[arg-type]
+    emu.add_fault(Fault(kind, method="POST", path=EXPANSIONS, delay=1.0))
     job = await content.expansions.create(PAYLOAD)
     assert emu.counters.by_route[("POST", EXPANSIONS)] == 2
     assert emu.jobs_created == 1
@@ -126,9 +126,9 @@ async def test_next_tech_damaged_bodies_retried_then_typed(
     nt_emu: NextTechEmulator, nexttech: nt.NextTechSession, kind: str,
     error: type[nt.NextTechError],
 ) -> None:
-    nt_emu.add_fault(NtFault(kind, delay=1.0))  # type: ignore[arg-type]
+    nt_emu.add_fault(NtFault(kind, delay=1.0))
     assert len(await nexttech.contents.list()) == 50
-    nt_emu.add_fault(NtFault(kind, delay=1.0, times=None))  # type: ignore[arg-type]
+    nt_emu.add_fault(NtFault(kind, delay=1.0, times=None))
     with pytest.raises(error) as info:
         await nexttech.contents.list()
     assert info.value.attempts == NT_QUICK.retry.max_attempts
@@ -159,11 +159,11 @@ async def test_on_the_wire_slow_bodies_trickle_and_truncated_ones_stop_short(
     async with aiohttp.ClientSession() as http:
         await slow_then_truncated(
             http, f"{emu.base_url}{EXPANSIONS}/job_1", {"Authorization": f"Bearer {key.api_key}"},
-            lambda kind: emu.add_fault(Fault(kind, delay=0.4)),  # type: ignore[arg-type]
+            lambda kind: emu.add_fault(Fault(kind, delay=0.4)),
         )
         await slow_then_truncated(
             http, f"{nt_emu.base_url}/contents", {"Authorization": nt_emu.authorization},
-            lambda kind: nt_emu.add_fault(NtFault(kind, delay=0.4)),  # type: ignore[arg-type]
+            lambda kind: nt_emu.add_fault(NtFault(kind, delay=0.4)),
         )
 
 

@@ -74,10 +74,10 @@ async def test_a_thousand_inputs_with_faults_give_a_thousand_outcomes(
     for n, item in enumerate(bad):
         requests.insert(n * 97, item)
     kinds: list[tuple[FaultKind, bool]] = [
-        ("status", False),
-        ("status", True),
-        ("reset", False),
-        ("reset", True),
+        (FaultKind.STATUS, False),
+        (FaultKind.STATUS, True),
+        (FaultKind.RESET, False),
+        (FaultKind.RESET, True),
     ]
     for kind, after in kinds:
         emu.add_fault(

@@ -154,7 +154,7 @@ async def test_times_probability_and_matching(
 
 def test_fault_rejects_nonsense() -> None:
     with pytest.raises(ValueError, match="kind"):
-        Fault("explode")  # type: ignore[arg-type]
+        Fault("explode")
     with pytest.raises(ValueError, match="times"):
         Fault("status", times=0)
     with pytest.raises(ValueError, match="probability"):
@@ -178,3 +178,13 @@ async def test_close_cuts_a_pending_delay_short(http: aiohttp.ClientSession) -> 
     assert loop.time() - started < 2
     with pytest.raises((aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
         await request
+
+
+def test_fault_kinds_are_an_enum_and_their_strings_are_accepted() -> None:
+    from tutorflow_async.testing import FaultKind
+
+    assert Fault(FaultKind.SLOW_BODY) == Fault("slow_body")
+    assert Fault("status").kind is FaultKind.STATUS
+    assert {kind.value for kind in FaultKind} == {
+        "status", "html", "reset", "delay", "malformed", "empty", "slow_body", "truncated"
+    }

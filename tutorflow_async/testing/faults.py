@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import enum
 
 import attrs
 from attrs import validators as v
@@ -11,12 +11,32 @@ from edu_async_core.emulation import ArmedFaults, unit_interval
 
 __all__ = ["IN_TRANSIT_KINDS", "Fault", "FaultKind", "FaultPlan"]
 
-FaultKind = Literal[
-    "status", "html", "reset", "delay", "malformed", "empty", "slow_body", "truncated"
-]
-FAULT_KINDS: tuple[str, ...] = (
-    "status", "html", "reset", "delay", "malformed", "empty", "slow_body", "truncated"
-)
+
+
+class FaultKind(enum.StrEnum):
+    """What a :class:`Fault` does; ``Fault(kind=...)`` takes a member or its string."""
+
+    STATUS = "status"
+    HTML = "html"
+    RESET = "reset"
+    DELAY = "delay"
+    MALFORMED = "malformed"
+    EMPTY = "empty"
+    SLOW_BODY = "slow_body"
+    TRUNCATED = "truncated"
+
+
+FAULT_KINDS: tuple[str, ...] = tuple(kind.value for kind in FaultKind)
+
+
+def _as_kind(value: str) -> FaultKind:
+    try:
+        return FaultKind(value)
+    except ValueError:
+        raise ValueError(
+            f"kind: unknown fault kind {value!r}; choose one of {list(FAULT_KINDS)}"
+        ) from None
+
 #: Kinds that damage the real answer in transit, so the real handler always runs first.
 IN_TRANSIT_KINDS: frozenset[str] = frozenset({"slow_body", "truncated"})
 
@@ -74,7 +94,7 @@ class Fault:
           Fault(kind="status", status=429, retry_after=86400)
     """
 
-    kind: FaultKind = attrs.field(validator=v.in_(FAULT_KINDS))
+    kind: FaultKind = attrs.field(converter=_as_kind)
     method: str | None = None
     path: str | None = None
     times: int | None = attrs.field(default=_ONCE, validator=_times)
