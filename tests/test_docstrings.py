@@ -28,6 +28,7 @@ import importlib.util
 import inspect
 import pkgutil
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -61,7 +62,7 @@ CORE_PUBLIC = {
 #: observability work: edu_async_core/session.py, nexttech_async/walk.py,
 #: tutorflow_async/{bulk,content,waiting}.py; the emulator work: */testing/*). Each is
 #: named in this work's hand-over so that work documents it. Empty is the goal; a name
-#: listed here that has a docstring fails the test, so the set cannot go stale.
+#: listed here that has a docstring is reported as a warning (see the test below).
 PENDING: frozenset[str] = frozenset(
     {
         # edu_async_core/session.py (inherited by every session class)
@@ -343,8 +344,17 @@ def test_every_public_name_has_a_docstring() -> None:
 
 
 def test_pending_names_are_still_undocumented() -> None:
+    """A pending name that is documented now is said, as a warning, not a failure.
+
+    The work that documents it runs alongside this one: failing would break that work's
+    commit for a line of this file. The warning names what to remove from PENDING.
+    """
     documented = sorted(PENDING - report().offenders)
-    assert not documented, f"documented now, remove them from PENDING: {documented}"
+    if documented:
+        warnings.warn(
+            f"documented now, remove them from PENDING in {__file__}: {documented}",
+            stacklevel=1,
+        )
 
 
 PROBE = """\
