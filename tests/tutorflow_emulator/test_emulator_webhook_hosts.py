@@ -194,3 +194,11 @@ async def test_the_plugin_marker_passes_the_knob_through(
     tutorflow_emulator: TutorFlowEmulator,
 ) -> None:
     assert tutorflow_emulator.config.webhook_allow_any_host is True
+
+
+@pytest.mark.parametrize(("argv", "expected"), [([], False), (["--webhook-allow-any-host"], True)])
+def test_the_cli_flag_sets_the_knob(argv: list[str], expected: bool) -> None:
+    from tutorflow_async.cli import build_parser
+
+    args = build_parser().parse_args(["emulator", *argv])
+    assert args.webhook_allow_any_host is expected

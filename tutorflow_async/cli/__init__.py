@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                           default=defaults.CLI_EMULATOR_KEY_RATE,
                           help="requests per minute of the ready key (default %(default)s)")
     emulator.add_argument("--seed", type=int, default=0)
+    emulator.add_argument("--webhook-allow-any-host", action="store_true",
+                          help="deliver webhooks to any host, not only loopback ones")
     emulator.add_argument("--env-file", metavar="FILE",
                           help="also write the variables to FILE (owner-only)")
     emulator.add_argument("--duration", type=_positive_float, help="stop after N seconds")

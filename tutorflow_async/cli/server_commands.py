@@ -76,6 +76,7 @@ async def emulator(args: argparse.Namespace, out: Output) -> int:
         processing_seconds=args.processing_seconds,
         failure_rate=args.failure_rate,
         seed=args.seed,
+        webhook_allow_any_host=args.webhook_allow_any_host,
     )
     async with TutorFlowEmulator(config) as emu:
         key = emu.create_api_key(name="cli", rate_limit_per_minute=args.rate_limit)
