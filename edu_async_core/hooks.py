@@ -30,6 +30,24 @@ import attrs
 
 from .errors import InvalidArgumentError
 
+__all__ = [
+    "CallEnded",
+    "CallStarted",
+    "Event",
+    "Hook",
+    "Hooks",
+    "Operation",
+    "OperationEnded",
+    "OperationStarted",
+    "PollDecision",
+    "RateLimitWait",
+    "RequestSent",
+    "ResponseReceived",
+    "RetryScheduled",
+    "as_hooks",
+    "next_id",
+]
+
 _log: Final = logging.getLogger("edu_async_core.hooks")
 _ids = itertools.count(1)
 
@@ -149,6 +167,7 @@ class OperationEnded:
     attributes: Mapping[str, str | int | float | bool]  #: figures known at the end
 
 
+#: Any of the events above: what a :data:`Hook` is called with.
 Event: TypeAlias = (
     CallStarted
     | RequestSent
@@ -160,6 +179,7 @@ Event: TypeAlias = (
     | OperationStarted
     | OperationEnded
 )
+#: A hook: a plain callable taking one :data:`Event`; what it returns is ignored.
 Hook: TypeAlias = Callable[[Event], None]
 
 

@@ -46,6 +46,8 @@ from .hooks import (
     RetryScheduled,
 )
 
+__all__ = ["OpenTelemetryHook"]
+
 _SCOPE = "edu_async_core"
 
 

@@ -82,17 +82,24 @@ class BaseSession:
         await self.close()
 
     async def close(self) -> None:
+        """Close the session: its HTTP session if it made one (a lent one stays open).
+
+        Closing twice is harmless; any call made after it raises ``SessionClosedError``.
+        """
         await self._transport.close()
 
     async def aclose(self) -> None:
+        """The same as :meth:`close` (the spelling ``contextlib.aclosing`` expects)."""
         await self.close()
 
     @property
     def closed(self) -> bool:
+        """True once the session was closed, by you or by the owner of a lent session."""
         return self._transport.closed
 
     @property
     def base_url(self) -> str:
+        """The API's base URL this session talks to, without a trailing slash."""
         return self._transport.base_url
 
     @property

@@ -244,6 +244,8 @@ class Walk(AsyncWalk[M]):
         return result
 
     async def next_with_ref(self) -> tuple[M, ItemRef]:
+        """The next item and what the cursor knows of it (its id and second); a sharded
+        walk's windows use it to keep their positions. ``StopAsyncIteration`` at the end."""
         item = await self.__anext__()
         return item, self._page_refs[self._next - 1]
 
@@ -325,6 +327,8 @@ class Walk(AsyncWalk[M]):
 
     @property
     def resume_token(self) -> str:
+        """Where this walk stands, just after the last item handed out (see
+        :attr:`AsyncWalk.resume_token`)."""
         self._fold()
         state = self._position.state(self._state)
         return encode_token(self.kind, self.range, self.filters, state)

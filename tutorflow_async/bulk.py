@@ -45,6 +45,10 @@ class ExpansionRequest:
 
 
 class OutcomeStatus(enum.StrEnum):
+    """How one input of a bulk run ended: its job ``completed`` or ``failed``, its wait
+    hit the ``timeout``, an ``error`` stopped it (the exception is on the outcome), or the
+    input was ``invalid`` (no request was sent for it)."""
+
     COMPLETED = "completed"
     FAILED = "failed"
     TIMEOUT = "timeout"
@@ -67,6 +71,7 @@ class ExpansionOutcome:
 
     @property
     def ok(self) -> bool:
+        """True when the input's job completed (``result`` is then set)."""
         return self.status == OutcomeStatus.COMPLETED
 
 
@@ -84,6 +89,7 @@ class BulkProgress:
 
     @property
     def done(self) -> int:
+        """Inputs finished so far, whatever the outcome: completed, failed or errors."""
         return self.completed + self.failed + self.errors
 
 

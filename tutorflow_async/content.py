@@ -207,6 +207,8 @@ class ContentSession(BaseSession):
     expand_many = bulk.expand_many
 
     async def close(self) -> None:
+        """Stop the session's poller (pending waits end with ``SessionClosedError``), then
+        close the HTTP session if this session made it."""
         await self._poller.aclose()
         await super().close()
 

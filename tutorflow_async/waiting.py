@@ -170,6 +170,8 @@ class ExpansionPoller:
 
     @property
     def stats(self) -> PollerStats:
+        """Counts so far: jobs watched now, status polls, result fetches, webhook events
+        used, and transient poll failures ridden out."""
         return PollerStats(
             len(self._watches), self._polls, self._fetches, self._event_count, self._transient
         )
@@ -579,6 +581,7 @@ class ExpansionWaiter:
 
     @property
     def job_id(self) -> str:
+        """The job this wait is for."""
         return self._token.job_id
 
     def _last_status(self) -> str | None:
@@ -593,6 +596,13 @@ class ExpansionWaiter:
         return self.result().__await__()
 
     async def result(self) -> ExpansionResult:
+        """Wait for the job's end and return its result (what ``await waiter`` does).
+
+        Raises:
+            ExpansionFailed: the job failed (``ExpansionEnded`` when it ended without a
+                result, e.g. ``canceled``).
+            ExpansionTimeoutError: the wait's deadline passed first.
+        """
         clock = self._poller.clock
         begun = clock.monotonic()
         if self._created is not None:

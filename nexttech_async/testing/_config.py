@@ -10,6 +10,9 @@ from ._pages import PageSchedule, as_page_schedule
 
 __all__ = ["NextTechEmulatorConfig", "TimeResolution"]
 
+#: How precisely the emulator stores creation times: ``"millisecond"`` (what the API
+#: takes in ``before``/``after``), or ``"second"`` (a server that keeps whole seconds, so
+#: items of one second tie whatever the query).
 TimeResolution = Literal["millisecond", "second"]
 
 

@@ -12,7 +12,10 @@ from edu_async_core.emulation import unit_interval
 
 __all__ = ["DOCUMENTED_STATUSES", "STATUS_CASES", "EmulatorConfig", "StatusCase"]
 
+#: How the emulator spells job statuses on the wire (``status_case``): ``completed``,
+#: ``COMPLETED`` or ``Completed``.
 StatusCase = Literal["lower", "upper", "title"]
+#: The values ``status_case`` may take.
 STATUS_CASES: tuple[str, ...] = ("lower", "upper", "title")
 #: The job statuses the vendor documents; ``final_status`` must be something else.
 DOCUMENTED_STATUSES: tuple[str, ...] = ("queued", "processing", "completed", "failed")
