@@ -10,13 +10,13 @@ from typing import Final
 import aiohttp
 import attrs
 
-from edu_async_core import defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
 from edu_async_core.hooks import Hook, Hooks, as_hooks
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession
 from edu_async_core.transport import Transport, TransportConfig
 
+from . import defaults
 from .checks import from_env, positive_int, secret_value
 from .errors import FAMILY, InvalidArgumentError
 from .listing import Listing

@@ -29,9 +29,9 @@ from typing import Any, TypeVar
 
 import attrs
 
-from edu_async_core import defaults
 from edu_async_core.responses import Response
 
+from . import defaults
 from .cursor import Bound, CursorState, Query, WalkRange
 from .errors import CursorError
 from .filters import Filters

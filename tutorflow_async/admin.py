@@ -16,13 +16,13 @@ from typing import Any, Final
 import aiohttp
 import attrs
 
-from edu_async_core import defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
 from edu_async_core.hooks import Hook, Hooks, as_hooks
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession
 from edu_async_core.transport import Transport, TransportConfig, ensure_json_object
 
+from . import defaults
 from .admin_resources import ApiKeys, Exports, Webhooks
 from .checks import from_env, path_segment, require_str, secret_value
 from .errors import FAMILY, InvalidArgumentError

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from edu_async_core import defaults
+from edu_async_core import defaults as core_defaults
 from edu_async_core.responses import Response
 from edu_async_core.session import structure
 from edu_async_core.transport import ensure_json_object
 
-from . import idempotency
+from . import defaults, idempotency
 from .checks import from_env, path_segment, positive_int, require_str, str_list
 from .errors import FAMILY, InvalidArgumentError
 from .models import (
@@ -69,7 +69,7 @@ class ApiKeys:
         self._org_path = org_path
 
     async def create(
-        self, name: str, *, rate_limit_per_minute: int = defaults.RATE_LIMIT_PER_MINUTE
+        self, name: str, *, rate_limit_per_minute: int = core_defaults.RATE_LIMIT_PER_MINUTE
     ) -> CreatedApiKey:
         """Create a key; ``created.api_key.reveal()`` is the only time you see it."""
         body = {

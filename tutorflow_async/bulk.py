@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from edu_async_core import defaults
 from edu_async_core.errors import SDKError
 
+from . import defaults
 from .checks import positive_int, positive_number
 from .errors import ExpansionFailed, ExpansionTimeoutError, InvalidArgumentError
 from .expansions import prepare_create

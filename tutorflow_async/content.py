@@ -9,14 +9,14 @@ from typing import Final
 import aiohttp
 import attrs
 
-from edu_async_core import defaults
+from edu_async_core import defaults as core_defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
 from edu_async_core.hooks import Hook, Hooks, as_hooks
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession
 from edu_async_core.transport import Transport, TransportConfig
 
-from . import bulk
+from . import bulk, defaults
 from .checks import from_env, path_segment, positive_int, secret_value
 from .errors import FAMILY, InvalidArgumentError
 from .expansions import Expansions
@@ -59,7 +59,7 @@ class ContentSession(BaseSession):
         api_key: str | Secret | None = None,
         *,
         base_url: str | None = None,
-        rate_limit_per_minute: int | None = defaults.RATE_LIMIT_PER_MINUTE,
+        rate_limit_per_minute: int | None = core_defaults.RATE_LIMIT_PER_MINUTE,
         session: aiohttp.ClientSession | None = None,
         config: TransportConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,

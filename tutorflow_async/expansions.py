@@ -7,14 +7,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from edu_async_core import defaults
 from edu_async_core.converter import fast_reader
 from edu_async_core.errors import SDKError
 from edu_async_core.responses import Response
 from edu_async_core.session import structure
 from edu_async_core.transport import ensure_json_object
 
-from . import idempotency
+from . import defaults, idempotency
 from .checks import path_segment, shown, str_list
 from .errors import FAMILY, InvalidArgumentError
 from .models import (

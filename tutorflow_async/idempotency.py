@@ -11,8 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edu_async_core import defaults
-
+from . import defaults
 from .errors import InvalidArgumentError
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
-from edu_async_core import defaults
+from . import defaults
 
 __all__ = ["StatusMeaning", "ended_statuses", "meaning"]
 

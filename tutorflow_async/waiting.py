@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from edu_async_core import defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
 from edu_async_core.errors import SDKError
 from edu_async_core.hooks import Hooks, PollDecision
 
+from . import defaults
 from .checks import positive_number, require_str
 from .errors import (
     APIConnectionError,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edu_async_core import defaults
+from edu_async_core import defaults as core_defaults
 from edu_async_core.cli import (
     CommandError,
     ExitCode,
@@ -35,6 +35,7 @@ from edu_async_core.cli import (
     serve_until_stopped,
 )
 
+from .. import defaults
 from ..listing import Listing
 from ..session import NextTechSession
 from ..testing import NextTechEmulator, NextTechEmulatorConfig, PageSchedule
@@ -307,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator", parents=[_common()],
         help="run the local Next Tech emulator with sample data; prints URL and credentials",
     )
-    add_listen_address(emu, default_port=defaults.CLI_EMULATOR_PORT)
+    add_listen_address(emu, default_port=core_defaults.CLI_EMULATOR_PORT)
     emu.add_argument("--contents", type=non_negative_int, default=200)
     emu.add_argument("--grades", type=non_negative_int, default=50)
     emu.add_argument("--page-size", type=positive_int, default=100)

@@ -8,8 +8,8 @@ import pytest
 from fast_settings import FAST
 
 import nexttech_async as nt
-from edu_async_core.defaults import SHARD_ITEMS_PER_WINDOW, SHARD_MAX_WINDOWS, SHARD_MIN_WINDOWS
 from nexttech_async.cursor import Bound, WalkRange
+from nexttech_async.defaults import SHARD_ITEMS_PER_WINDOW, SHARD_MAX_WINDOWS, SHARD_MIN_WINDOWS
 from nexttech_async.shards import window_count
 from nexttech_async.testing import NextTechEmulator, NextTechEmulatorConfig
 

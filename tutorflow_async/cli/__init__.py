@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable, Sequence
 
-from edu_async_core import defaults
+from edu_async_core import defaults as core_defaults
 from edu_async_core.cli import (
     Output,
     add_listen_address,
@@ -23,6 +23,7 @@ from edu_async_core.cli import (
 from edu_async_core.cli import positive_float as _positive_float
 from edu_async_core.cli import positive_int as _positive_int
 
+from .. import defaults
 from ..models import OutputType, SourceType, WebhookEvent
 from . import admin_commands, content_commands, server_commands
 
@@ -49,7 +50,7 @@ def _common(content: bool = False, admin: bool = False) -> argparse.ArgumentPars
         group.add_argument(
             "--rate-limit",
             type=_positive_int,
-            default=defaults.RATE_LIMIT_PER_MINUTE,
+            default=core_defaults.RATE_LIMIT_PER_MINUTE,
             metavar="N",
             help="the key's requests per minute (default %(default)s)",
         )
@@ -125,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     created = key_actions.add_parser("create", parents=[admin], help="create a key")
     created.add_argument("name")
     created.add_argument("--rate-limit", type=_positive_int,
-                         default=defaults.RATE_LIMIT_PER_MINUTE, help="requests per minute")
+                         default=core_defaults.RATE_LIMIT_PER_MINUTE, help="requests per minute")
     created.add_argument("--secret-file", metavar="FILE", required=True,
                          help="where to write the new key (owner-only file)")
     key_actions.add_parser("list", parents=[admin], help="list keys (prefixes only)")
@@ -168,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator", parents=[_common()],
         help="run the local TutorFlow emulator; prints its URL and a ready key",
     )
-    add_listen_address(emulator, default_port=defaults.CLI_EMULATOR_PORT)
+    add_listen_address(emulator, default_port=core_defaults.CLI_EMULATOR_PORT)
     emulator.add_argument("--queued-seconds", type=non_negative_float, default=0.5)
     emulator.add_argument("--processing-seconds", type=non_negative_float, default=2.0)
     emulator.add_argument("--failure-rate", type=fraction, default=0.0,

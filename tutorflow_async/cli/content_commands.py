@@ -10,12 +10,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edu_async_core import defaults
 from edu_async_core.cli import CommandError, ExitCode, Output, ProgressDisplay, read_secret
 from edu_async_core.cli import is_auth_error as _is_auth_error
 from edu_async_core.errors import SDKError
 from edu_async_core.validation import path_segment
 
+from .. import defaults
 from ..bulk import BulkProgress, ExpansionOutcome, ExpansionRequest, OutcomeStatus
 from ..content import ContentSession
 from ..errors import ExpansionFailed, ExpansionTimeoutError

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 
-from edu_async_core import defaults
 from edu_async_core.cli import (
     CommandError,
     ExitCode,
@@ -16,6 +15,7 @@ from edu_async_core.cli import (
     wait_for_stop,
 )
 
+from .. import defaults
 from ..testing import EmulatorConfig, TutorFlowEmulator
 from ..webhooks import WebhookReceiver
 from . import records
