@@ -39,6 +39,7 @@ from nexttech_async.testing import Fault as NtFault
 from nexttech_async.testing import NextTechEmulator, NextTechEmulatorConfig
 from tutorflow_async.testing import EmulatorConfig, Fault, TutorFlowEmulator
 from tutorflow_async.webhooks import WebhookReceiver, compute_signature, verify_signature
+from tutorflow_async.webhooks import signature as webhook_signature
 
 QUICK = tf.TransportConfig(
     timeout=0.3,
@@ -385,7 +386,7 @@ async def test_the_receiver_refuses_an_oversized_body_before_hashing_it(
         hashed.append(len(body))
         return real(body, secret)
 
-    monkeypatch.setattr(tf.webhooks, "compute_signature", spy)
+    monkeypatch.setattr(webhook_signature, "compute_signature", spy)
     async with WebhookReceiver("whsec_" + token_source.token_hex(8), max_body_bytes=100) as r:
         verdict = r.receive(b"{" + b" " * 10_000 + b"}", {"X-Content-Integration-Signature":
                                                           "0" * 64})

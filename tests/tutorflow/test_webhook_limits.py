@@ -24,6 +24,7 @@ from yarl import URL
 import tutorflow_async as tf
 from tutorflow_async import webhooks
 from tutorflow_async.webhooks import WebhookDelivery, WebhookReceiver
+from tutorflow_async.webhooks import signature as webhook_signature
 
 SECRET = "whsec_limits-test-secret-0123456789"
 SIG = "X-Content-Integration-Signature"
@@ -67,7 +68,7 @@ async def test_two_signature_headers_are_refused_over_http(
         hashed.append(raw_body)
         return real(raw_body, secret)
 
-    monkeypatch.setattr(webhooks, "compute_signature", spy)
+    monkeypatch.setattr(webhook_signature, "compute_signature", spy)
     body = event_body("job_two_sigs")
     valid, invalid = independent_hmac(body), independent_hmac(body, "whsec_someone_else")
     order = [valid, invalid] if valid_first else [invalid, valid]

@@ -29,6 +29,7 @@ from tutorflow_async.webhooks import (
     parse_delivery,
     verify_signature,
 )
+from tutorflow_async.webhooks import receiver as webhook_receiver
 
 SECRET = "whsec_test-signing-secret-0123456789"
 SIG = "X-Content-Integration-Signature"
@@ -335,7 +336,7 @@ async def test_oversized_body_gets_413_before_verification(
         checked.append(body)
         return real_verify(body, *args, **kwargs)
 
-    monkeypatch.setattr(webhooks, "verify_signature", spy)
+    monkeypatch.setattr(webhook_receiver, "verify_signature", spy)
     async with WebhookReceiver(SECRET, max_body_bytes=1000) as receiver, receiver.serve() as url:
         big = event_body(padding="x" * 2000)
         status, answer = await post(http, url, big, signed(big))

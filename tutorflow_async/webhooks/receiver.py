@@ -1,23 +1,15 @@
-"""Webhooks: verify a delivery's signature, read its payload, receive deliveries.
+"""The webhook receiver: verify, parse, de-duplicate and dispatch TutorFlow deliveries.
 
 TutorFlow posts ``content.completed`` and ``content.failed`` events to the URLs registered
-with ``AdminSession.webhooks.create``. Each delivery carries
-``X-Content-Integration-Signature``: the hex HMAC-SHA256 of the *raw* request body, keyed
-with the webhook's secret (shown once, at creation). The sender retries failed deliveries
-and may deliver one event more than once.
-
-Two layers, kept apart so the decisions can be tested without a server:
-
-- pure functions: :func:`verify_signature` (constant time, never raises on a bad header)
-  and :func:`parse_delivery` (a tolerant reader of the undocumented payload fields);
-- :class:`WebhookReceiver`: verifies, parses, drops duplicates and hands each new event to
-  a callback, an async iterator and per-job futures (which ``ContentSession`` uses to end
-  ``wait_for_expansion`` early). :meth:`WebhookReceiver.receive` is the framework-free
-  core; :meth:`~WebhookReceiver.handler`, :meth:`~WebhookReceiver.app` and
-  :meth:`~WebhookReceiver.serve` are thin aiohttp shells around it.
-
-Signatures are always checked on the bytes as received: re-serialised JSON (parsed, then
-dumped again) has different bytes and would never verify.
+with ``AdminSession.webhooks.create``. :class:`WebhookReceiver` checks each delivery's
+signature (:func:`~tutorflow_async.webhooks.signature.verify_signature`), reads it
+(:func:`~tutorflow_async.webhooks.delivery.parse_delivery`), drops duplicates and hands
+each new event to a callback, an async iterator and per-job futures (which
+``ContentSession`` uses to end ``wait_for_expansion`` early).
+:meth:`WebhookReceiver.receive` is the framework-free core;
+:meth:`~WebhookReceiver.handler`, :meth:`~WebhookReceiver.app` and
+:meth:`~WebhookReceiver.serve` are thin aiohttp shells around it. This is the only
+module of the package that imports aiohttp.
 
 Everything the receiver holds is bounded: the body (``max_body_bytes``) and the time it
 may take to arrive (``read_timeout``, 408 past it), the ``on_event`` callbacks running at
@@ -25,20 +17,22 @@ once (``max_pending_callbacks``, 503 with ``Retry-After`` past it), the duplicat
 memory (``dedupe_size``), the recent terminal events (``recent_size``) and the
 ``events()`` queue (``queue_size``). A subscription lives until its event resolves it,
 it is cancelled, or :meth:`~WebhookReceiver.unsubscribe` removes it.
+
+Why this module is longer than the others (about 600 lines): nearly all of it is the one
+class :class:`WebhookReceiver`, whose framework-free core, consumers (subscriptions,
+queue, callbacks), aiohttp shells and lifecycle share the same state (the dedupe memory,
+the subscribers, the running callback tasks, the closed flag). Splitting that class into
+mixins over several modules would scatter the state and its invariants; the pure parts
+(signatures, payload parsing) already live in their own modules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import functools
-import hashlib
-import hmac
 import inspect
-import json
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
@@ -47,262 +41,25 @@ import attrs
 from aiohttp import web
 
 from edu_async_core import defaults
-from edu_async_core.converter import to_datetime
 from edu_async_core.redaction import Secret
 
-from .errors import InvalidArgumentError, TutorFlowError
-from .models import TERMINAL_STATUSES, JobStatus, WebhookEvent
+from ..errors import InvalidArgumentError
+from .delivery import DeliveryKey, WebhookDelivery, WebhookPayloadError, parse_delivery
+from .signature import _body_bytes, verify_signature
 
 __all__ = [
     "EventCallback",
     "WebhookCounters",
-    "WebhookDelivery",
-    "WebhookPayloadError",
     "WebhookReceiver",
     "WebhookVerdict",
-    "compute_signature",
-    "parse_delivery",
-    "verify_signature",
 ]
 
 logger: Final = logging.getLogger("tutorflow_async")
 
-# After stripping and lower-casing: exactly one SHA-256 digest in hex.
-_HEX_SHA256: Final = re.compile(r"[0-9a-f]{64}")
-_SIGNATURE_PREFIX: Final = "sha256="
-
-# When a payload has no ``status``, its event says which terminal status the job reached.
-_STATUS_OF_EVENT: Final[Mapping[str, str]] = {
-    WebhookEvent.CONTENT_COMPLETED: JobStatus.COMPLETED,
-    WebhookEvent.CONTENT_FAILED: JobStatus.FAILED,
-}
-
-DeliveryKey = tuple[str, str | None, str | None]
 #: The ``on_event`` callback of a :class:`WebhookReceiver`: called with each new verified
 #: delivery (never a duplicate), plain or ``async``. Its exceptions are logged, never
 #: sent back to TutorFlow, which has already been answered.
 EventCallback = Callable[["WebhookDelivery"], Awaitable[None] | None]
-
-
-class WebhookPayloadError(TutorFlowError, ValueError):
-    """A signed delivery whose body is not a usable event (not JSON, no job id)."""
-
-
-# ---------------------------------------------------------------- signatures (pure)
-
-
-def _body_bytes(raw_body: object) -> bytes:
-    if isinstance(raw_body, bytes):
-        return raw_body
-    if isinstance(raw_body, bytearray | memoryview):
-        return bytes(raw_body)
-    # A str here almost always means the body was decoded or re-serialised first, which
-    # is the classic way to make every genuine signature fail: say so loudly.
-    raise TypeError(
-        f"raw_body must be the request's raw bytes, not {type(raw_body).__name__}; "
-        "verify before decoding or re-serialising the body"
-    )
-
-
-def _secret_text(secret: object) -> str:
-    if isinstance(secret, Secret):
-        return secret.reveal()
-    if isinstance(secret, str):
-        return secret
-    raise TypeError(f"secret must be a str or a Secret, not {type(secret).__name__}")
-
-
-def compute_signature(raw_body: bytes, secret: str | Secret) -> str:
-    """The header value a sender puts on ``raw_body``: lower-case hex HMAC-SHA256.
-
-    Useful to sign test deliveries; to check one, use :func:`verify_signature`.
-    """
-    key = _secret_text(secret).encode("utf-8")
-    return hmac.new(key, _body_bytes(raw_body), hashlib.sha256).hexdigest()
-
-
-def _digest_from_header(signature: object) -> str | None:
-    """The 64 lower-case hex digits of a signature header, or ``None`` if it has none.
-
-    Tolerates surrounding whitespace, upper-case hex and a ``sha256=`` prefix (the form
-    other senders use), so a proxy or a future format change does not fail every delivery.
-    """
-    if not isinstance(signature, str):
-        return None
-    text = signature.strip()
-    # Checked before lower(): a non-ASCII character must never lower-case into hex.
-    if not text.isascii():
-        return None
-    text = text.lower()
-    if text.startswith(_SIGNATURE_PREFIX):
-        text = text[len(_SIGNATURE_PREFIX) :]
-    return text if _HEX_SHA256.fullmatch(text) else None
-
-
-def verify_signature(
-    raw_body: bytes,
-    signature: str | None,
-    secret: str | Secret,
-    *,
-    max_body_bytes: int = defaults.WEBHOOK_MAX_BODY_BYTES,
-) -> bool:
-    """Whether ``signature`` is the hex HMAC-SHA256 of ``raw_body`` keyed with ``secret``.
-
-    ``raw_body`` must be the bytes exactly as received. The header may carry surrounding
-    whitespace, upper- or lower-case hex and an optional ``sha256=`` prefix. Comparison is
-    constant time (:func:`hmac.compare_digest`).
-
-    Returns ``False``, never raises, for anything a sender controls: a missing, empty,
-    non-hex or wrong-length signature, or a body over ``max_body_bytes`` (refused before
-    hashing, so a huge body costs no CPU). An empty secret also gives ``False``: it would
-    let anyone sign. Passing a ``str`` body or a non-string secret is a programming error
-    and raises ``TypeError``.
-    """
-    body = _body_bytes(raw_body)
-    key = _secret_text(secret)
-    if not key or len(body) > max_body_bytes:
-        return False
-    given = _digest_from_header(signature)
-    if given is None:
-        return False
-    return hmac.compare_digest(compute_signature(body, key), given)
-
-
-# ---------------------------------------------------------------- payload (pure)
-
-
-@attrs.frozen
-class WebhookDelivery:
-    """One event as delivered: which job, which event, and the job's terminal state.
-
-    ``status`` and ``event`` stay plain strings (compare with :class:`JobStatus` and
-    :class:`WebhookEvent`) so an undocumented value cannot break a receiver. ``raw`` is the
-    whole JSON object, unknown fields included.
-    """
-
-    event: str | None
-    job_id: str
-    status: str | None = None
-    source_type: str | None = None
-    requested_outputs: tuple[str, ...] = ()
-    completed_at: dt.datetime | None = None
-    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
-
-    @property
-    def key(self) -> DeliveryKey:
-        """What identifies a delivery for de-duplication: ``(job_id, event, status)``."""
-        return (self.job_id, self.event, self.status)
-
-    @property
-    def is_terminal(self) -> bool:
-        """The job is ``completed`` or ``failed``: its result can be fetched now."""
-        return self.status is not None and self.status.lower() in TERMINAL_STATUSES
-
-    @property
-    def is_completed(self) -> bool:
-        """Whether the delivery says the job completed (its status, in any case)."""
-        return self.status is not None and self.status.lower() == JobStatus.COMPLETED
-
-    @property
-    def is_failed(self) -> bool:
-        """Whether the delivery says the job failed (its status, in any case)."""
-        return self.status is not None and self.status.lower() == JobStatus.FAILED
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
-def _pick(sources: Sequence[Mapping[str, Any]], *names: str) -> Any:
-    """The first non-null value of any of ``names`` in any of ``sources``, in order."""
-    for source in sources:
-        for name in names:
-            value = source.get(name)
-            if value is not None:
-                return value
-    return None
-
-
-def _job_id(value: object) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    return _text(value)
-
-
-def _timestamp(value: object) -> dt.datetime | None:
-    # Tolerant on purpose: a bad completion time must not lose the event (it stays in raw).
-    if value is None:
-        return None
-    try:
-        return to_datetime(value)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def parse_delivery(
-    body: bytes | str | Mapping[str, Any], *, event_header: str | None = None
-) -> WebhookDelivery:
-    """Read a delivery's JSON (bytes, text, or an already parsed object) tolerantly.
-
-    The documented payload is ``{"event","jobId","status","sourceType","requestedOutputs",
-    "completedAt"}``; ``id``/``job_id`` (or a nested ``job`` object) are accepted for the
-    job id and snake_case names for the rest. ``event_header`` (the
-    ``X-Content-Integration-Event`` value) names the event when the body does not; the
-    body wins when both do, because only the body is signed. A missing ``status`` is read
-    from the event. Raises :class:`WebhookPayloadError` for malformed JSON, a non-object,
-    or a missing job id.
-    """
-    if isinstance(body, Mapping):
-        document: object = body
-    else:
-        try:
-            document = json.loads(body)
-        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting
-            raise WebhookPayloadError("malformed JSON") from None
-    if not isinstance(document, Mapping):
-        raise WebhookPayloadError(f"expected a JSON object, got {type(document).__name__}")
-    nested = document.get("job")
-    sources: list[Mapping[str, Any]] = [document]
-    if isinstance(nested, Mapping):
-        sources.append(nested)
-
-    job_id = _job_id(_pick(sources, "jobId", "job_id", "id"))
-    if job_id is None:
-        raise WebhookPayloadError("missing job id")
-    body_event = _text(document.get("event"))
-    header_event = _text(event_header)
-    if body_event and header_event and body_event != header_event:
-        logger.debug(
-            "webhook job=%r: event header %r differs from the signed body's %r; using the body",
-            job_id,
-            header_event,
-            body_event,
-        )
-    event = body_event or header_event
-    status = _text(_pick(sources, "status"))
-    if status is None and event is not None:
-        status = _STATUS_OF_EVENT.get(event)
-    outputs = _pick(sources, "requestedOutputs", "requested_outputs")
-    return WebhookDelivery(
-        event=event,
-        job_id=job_id,
-        status=status,
-        source_type=_text(_pick(sources, "sourceType", "source_type")),
-        requested_outputs=(
-            tuple(o for o in outputs if isinstance(o, str))
-            if isinstance(outputs, list | tuple)
-            else ()
-        ),
-        completed_at=_timestamp(_pick(sources, "completedAt", "completed_at")),
-        raw=dict(document),
-    )
-
-
-# ---------------------------------------------------------------- receiver
 
 
 @attrs.define
