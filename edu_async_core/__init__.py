@@ -9,3 +9,5 @@ seam (``clock``), the defaults both SDKs share (``defaults``; each SDK keeps its
 ``defaults`` module), and what the emulators, pytest plugins and command-line tools of both
 SDKs share (``emulation``, ``pytest_support``, ``cli``).
 """
+
+from .version import __version__ as __version__

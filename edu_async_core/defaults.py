@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from .version import user_agent
+
 #: Seconds one HTTP attempt may take, from sending to the last byte of the body.
 REQUEST_TIMEOUT: Final = 30.0
 #: Seconds to establish a TCP/TLS connection, part of REQUEST_TIMEOUT.
@@ -51,7 +53,10 @@ SECRET_VISIBLE_CHARS: Final = 4
 #: print it.
 SECRET_TYPE_PREFIXES: Final = ("tf_content_", "whsec_")
 
-USER_AGENT: Final = "tutorflow-async/0.1 (+aiohttp)"
+#: ``User-Agent`` of a transport built without an SDK. Each SDK's sessions send their own
+#: (``tutorflow-async/<version>``, ``nexttech-async/<version>``) unless the caller's
+#: ``TransportConfig(user_agent=...)`` names one.
+USER_AGENT: Final = user_agent("edu-async-core")
 
 # Command-line tools (tutorflow-async, nexttech-async)
 #: Seconds between redraws of a progress bar on a terminal.

@@ -6,12 +6,14 @@ import os
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import attrs
 import cattrs
 
+from . import defaults
 from .errors import ErrorFamily, InvalidArgumentError
 from .hooks import Hooks
 from .responses import Response
-from .transport import Transport
+from .transport import Transport, TransportConfig
 
 T = TypeVar("T")
 
@@ -26,6 +28,18 @@ def from_env(value: T | None, env_name: str, argument: str, *, default: T | None
     if default is not None:
         return default
     raise InvalidArgumentError(argument, f"not given and ${env_name} is not set")
+
+
+def with_user_agent(config: TransportConfig | None, user_agent: str) -> TransportConfig:
+    """``config`` (or a default one) sending ``user_agent``, unless the caller chose one.
+
+    Each SDK's sessions name themselves this way; a config whose ``user_agent`` is still
+    the core's default (:data:`~edu_async_core.defaults.USER_AGENT`) chose none.
+    """
+    config = config or TransportConfig()
+    if config.user_agent != defaults.USER_AGENT:
+        return config
+    return attrs.evolve(config, user_agent=user_agent)
 
 
 def structure(

@@ -8,6 +8,7 @@ resumable from ``walk.resume_token``.
 from edu_async_core.redaction import Secret
 from edu_async_core.retry import RetryPolicy
 from edu_async_core.transport import TransportConfig
+from edu_async_core.version import distribution_version
 
 from .cursor import CursorState
 from .errors import (
@@ -34,6 +35,9 @@ from .models import Content, Grade, MetadataEntry
 from .session import NextTechSession
 from .shards import ShardedWalk
 from .walk import AsyncWalk, Walk
+
+#: The distribution's version, from its metadata (pyproject.toml is the one place it is written).
+__version__ = distribution_version()
 
 __all__ = [
     "APIConnectionError",

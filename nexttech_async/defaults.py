@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from edu_async_core.version import user_agent
+
 # Next Tech
 NEXTTECH_BASE_URL: Final = "https://api.next.tech/v1"
+#: ``User-Agent`` of this SDK's sessions (a ``TransportConfig(user_agent=...)`` wins).
+NEXTTECH_USER_AGENT: Final = user_agent("nexttech-async")
 NEXTTECH_ENV_API_TOKEN: Final = "NEXTTECH_API_TOKEN"  # noqa: S105 (a variable name)
 NEXTTECH_ENV_SECRET_KEY: Final = "NEXTTECH_SECRET_KEY"  # noqa: S105 (a variable name)
 NEXTTECH_ENV_BASE_URL: Final = "NEXTTECH_API_BASE_URL"

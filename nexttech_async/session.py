@@ -13,7 +13,7 @@ import attrs
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
 from edu_async_core.hooks import Hook, Hooks, as_hooks
 from edu_async_core.redaction import Secret
-from edu_async_core.session import BaseSession
+from edu_async_core.session import BaseSession, with_user_agent
 from edu_async_core.transport import Transport, TransportConfig
 
 from . import defaults
@@ -75,7 +75,8 @@ class NextTechSession(BaseSession):
             logger=logger,
             errors=FAMILY,
             config=attrs.evolve(
-                config or TransportConfig(), rate_limit_per_minute=rate_limit_per_minute
+                with_user_agent(config, defaults.NEXTTECH_USER_AGENT),
+                rate_limit_per_minute=rate_limit_per_minute,
             ),
             session=session,
             clock=clock,

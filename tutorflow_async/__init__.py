@@ -7,6 +7,7 @@ results; ``AdminSession`` (admin login) manages keys, webhooks and UI-authored e
 from edu_async_core.redaction import Secret
 from edu_async_core.retry import RetryPolicy
 from edu_async_core.transport import TransportConfig
+from edu_async_core.version import distribution_version
 
 from .admin import AdminSession
 from .admin_resources import ApiKeys, Exports, Webhooks
@@ -59,7 +60,8 @@ from .webhooks import (
     verify_signature,
 )
 
-__version__ = "0.1.0"
+#: The distribution's version, from its metadata (pyproject.toml is the one place it is written).
+__version__ = distribution_version()
 
 __all__ = [
     "APIConnectionError",

@@ -19,7 +19,7 @@ import attrs
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
 from edu_async_core.hooks import Hook, Hooks, as_hooks
 from edu_async_core.redaction import Secret
-from edu_async_core.session import BaseSession
+from edu_async_core.session import BaseSession, with_user_agent
 from edu_async_core.transport import Transport, TransportConfig, ensure_json_object
 
 from . import defaults
@@ -35,7 +35,9 @@ _COOKIE_NAMES = (defaults.TUTORFLOW_ADMIN_COOKIE, "tutorflow_admin_session")
 
 def _admin_config(config: TransportConfig | None) -> TransportConfig:
     # The documented rate limit is per Content API key; admin calls are not counted.
-    return attrs.evolve(config or TransportConfig(), rate_limit_per_minute=None)
+    return attrs.evolve(
+        with_user_agent(config, defaults.TUTORFLOW_USER_AGENT), rate_limit_per_minute=None
+    )
 
 
 class AdminSession(BaseSession):

@@ -13,7 +13,7 @@ from edu_async_core import defaults as core_defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
 from edu_async_core.hooks import Hook, Hooks, as_hooks
 from edu_async_core.redaction import Secret
-from edu_async_core.session import BaseSession
+from edu_async_core.session import BaseSession, with_user_agent
 from edu_async_core.transport import Transport, TransportConfig
 
 from . import bulk, defaults
@@ -90,7 +90,8 @@ class ContentSession(BaseSession):
         if rate_limit_per_minute is not None:
             positive_int(rate_limit_per_minute, "rate_limit_per_minute")
         transport_config = attrs.evolve(
-            config or TransportConfig(), rate_limit_per_minute=rate_limit_per_minute
+            with_user_agent(config, defaults.TUTORFLOW_USER_AGENT),
+            rate_limit_per_minute=rate_limit_per_minute,
         )
         self.key_prefix = key.prefix
         self._transport = Transport(

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from edu_async_core.version import user_agent
+
 # TutorFlow
 TUTORFLOW_BASE_URL: Final = "https://api.tutorflow.io"
+#: ``User-Agent`` of this SDK's sessions (a ``TransportConfig(user_agent=...)`` wins).
+TUTORFLOW_USER_AGENT: Final = user_agent("tutorflow-async")
 TUTORFLOW_ENV_API_KEY: Final = "TUTORFLOW_CONTENT_API_KEY"
 TUTORFLOW_ENV_BASE_URL: Final = "TUTORFLOW_API_BASE_URL"
 TUTORFLOW_ENV_ORGANIZATION_ID: Final = "TUTORFLOW_ORGANIZATION_ID"
