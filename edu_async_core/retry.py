@@ -1,7 +1,10 @@
 """Retry decisions as plain functions, and the retry budget.
 
-Nothing here does I/O: the transport asks ``should_retry`` and ``retry_delay`` and
-sleeps on its own clock, so the whole schedule is testable without a server.
+Nothing here does I/O. After every attempt the transport describes what came back (a
+usable answer, a redirect, a failure and its kind) and asks :func:`decide` what to do:
+return the answer, follow the redirect, retry after a delay at a budget cost, or raise.
+It then only carries the decision out (sleeps on its own clock, spends the budget), so
+the whole schedule is testable with plain tables, without a server.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import email.utils
 import enum
 import math
 from collections.abc import Callable
+from typing import Final
 
 import attrs
 import backoff
@@ -158,3 +162,85 @@ def retry_cost(failure: Failure) -> int:
     if failure is Failure.STATUS:
         return defaults.RETRY_COST
     return defaults.RETRY_COST_TIMEOUT
+
+
+class Action(enum.Enum):
+    """What the transport does after an attempt."""
+
+    RETURN = "return"  # a usable answer: hand it back
+    FOLLOW = "follow"  # a redirect: ask the new location (not counted as an attempt)
+    RETRY = "retry"  # sleep ``delay``, spend ``cost`` from the budget, send again
+    RAISE = "raise"  # end the call with the attempt's error
+
+
+#: Why a call ends with an error it could otherwise have retried (logged at INFO).
+GAVE_UP_EXHAUSTED: Final = "retries exhausted"
+GAVE_UP_BUDGET: Final = "retry budget empty"
+GAVE_UP_REDIRECTS: Final = "too many redirects"
+
+
+@attrs.frozen
+class Decision:
+    """The outcome of :func:`decide`.
+
+    ``pause`` is set for a 429: every call on the key waits that long, whatever this call
+    does next. ``give_up`` says why a failure that is safe and worth repeating is not
+    repeated; it is None when the failure is not one to repeat at all (a 404, a POST
+    without an idempotency key that may have reached the server).
+    """
+
+    action: Action
+    delay: float = 0.0
+    cost: int = 0
+    pause: float | None = None
+    give_up: str | None = None
+
+
+_RETURN: Final = Decision(Action.RETURN)
+_FOLLOW: Final = Decision(Action.FOLLOW)
+#: The statuses the transport follows itself (within its origin; see ``transport``).
+REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+
+
+def decide(
+    *,
+    policy: RetryPolicy,
+    method: str,
+    has_idempotency_key: bool,
+    failure: Failure | None,
+    status: int | None,
+    retry_after: float | None,
+    attempt: int,
+    elapsed: float,
+    redirects: int,
+    max_redirects: int,
+) -> Decision:
+    """What to do after attempt number ``attempt`` (1 for the first) of a call.
+
+    ``failure`` is None for an answer with a usable body (``status`` 2xx) and for a
+    redirect; otherwise it is how the attempt failed (``status`` is set for
+    :attr:`Failure.STATUS`). ``elapsed`` is seconds since the first attempt went out,
+    ``redirects`` how many were followed before this answer.
+    """
+    if failure is None:
+        if status is not None and status in REDIRECT_STATUSES:
+            if redirects >= max_redirects:
+                return Decision(Action.RAISE, give_up=GAVE_UP_REDIRECTS)
+            return _FOLLOW
+        return _RETURN
+    pause: float | None = None
+    if failure is Failure.STATUS:
+        assert status is not None
+        if status == 429:
+            # Everyone on the key waits, never longer than any call would (a Retry-After
+            # of a day would freeze the key).
+            wanted = policy.ceiling(1) if retry_after is None else retry_after
+            pause = min(wanted, policy.max_retry_after)
+        if not is_retryable_status(status):
+            return Decision(Action.RAISE, pause=pause)
+    if not is_safe_to_repeat(method, has_idempotency_key, failure):
+        return Decision(Action.RAISE, pause=pause)
+    delay = policy.retry_delay(attempt, elapsed, retry_after)
+    if delay is None:
+        return Decision(Action.RAISE, pause=pause, give_up=GAVE_UP_EXHAUSTED)
+    return Decision(Action.RETRY, delay=delay, cost=retry_cost(failure), pause=pause)

@@ -3,8 +3,11 @@
 One :class:`Transport` per session: it owns (or borrows) an ``aiohttp.ClientSession``,
 takes a grant from the credential's shared limiter before every attempt, retries what is
 safe to retry, and turns whatever came back into a :class:`Response` or a typed error of
-the calling SDK's family. The decisions live in ``retry.py`` and ``responses.py``; this
-module only does the I/O around them.
+the calling SDK's family. The decisions live in ``retry.py`` (``decide``: return, follow,
+retry or raise) and ``responses.py``; what a call reports (hook events, log records) in
+``call_trace.py``; this module only does the I/O around them. It is longer than most
+modules because the I/O of a request is one piece: the slot, the exchange and its
+exceptions, the redirect check and the retry loop read best side by side.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import io
 import json
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from typing import Any, Final, NamedTuple
 from urllib.parse import quote
 
 import aiohttp
@@ -21,6 +24,7 @@ import attrs
 import yarl
 
 from . import defaults
+from .call_trace import CallTrace, log_fields, log_give_up, log_retry
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import (
     CORE_FAMILY,
@@ -32,30 +36,34 @@ from .errors import (
     SessionClosedError,
 )
 from .hooks import (
-    CallEnded,
     CallStarted,
     Hooks,
     RateLimitWait,
-    RequestSent,
-    ResponseReceived,
-    RetryScheduled,
     next_id,
 )
-from .ratelimit import CredentialState, PausedPastDeadline, credential_id, shared_state
+from .ratelimit import (
+    CredentialState,
+    PausedPastDeadline,
+    SlidingWindowLimiter,
+    credential_id,
+    shared_state,
+)
 from .responses import Response, api_error_from_response
 from .retry import (
+    GAVE_UP_BUDGET,
+    GAVE_UP_REDIRECTS,
+    REDIRECT_STATUSES,
+    Action,
     Failure,
     RetryPolicy,
-    is_retryable_status,
-    is_safe_to_repeat,
+    decide,
     parse_retry_after,
-    retry_cost,
 )
 from .validation import base_url as check_base_url
 
 QueryParams = str | Sequence[tuple[str, str]] | None
 
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_REDIRECT_STATUSES: Final = REDIRECT_STATUSES
 _PLAIN_CALLS_KEPT = 1024
 #: Bodies above this many bytes are sent as a stream (aiohttp's own threshold for warning).
 _LARGE_BODY = 1024 * 1024
@@ -311,7 +319,7 @@ class Transport:
                 on_retry,
                 None,
             )
-        trace = _Trace(next_id(), operation or f"{method} {context.path}", hooks)
+        trace = CallTrace(next_id(), operation or f"{method} {context.path}", hooks)
         hooks.emit(
             CallStarted(
                 trace.call_id,
@@ -354,15 +362,16 @@ class Transport:
         parse_json: bool,
         require_document: bool,
         on_retry: Callable[[SDKError], None] | None,
-        trace: _Trace | None,
+        trace: CallTrace | None,
     ) -> Response:
-        """The attempts of one call; ``trace`` (hooks attached) hears each of them."""
+        """The attempts of one call: send, describe the answer, carry out ``decide()``.
+
+        ``trace`` (hooks attached) hears each attempt.
+        """
         state = self.state
         limiter = state.limiter if limited else None
         policy = self.config.retry
         clock = self._clock
-        logger = self._logger
-        debug = logger.isEnabledFor(logging.DEBUG)
         has_key = context.idempotency_key is not None
         attempt = 0
         spent = 0
@@ -373,212 +382,208 @@ class Transport:
         while True:
             attempt += 1
             if limiter is not None:
-                try:
-                    waited = await limiter.acquire(deadline)
-                except PausedPastDeadline as exc:
-                    paused = self._errors.api_error_class(429, None)(
-                        f"not sent: the key is paused by an earlier 429 for another "
-                        f"{exc.seconds:.0f}s, past this call's deadline",
-                        status=429,
-                        context=context,
-                        attempts=attempt - 1,
-                    )
-                    if isinstance(paused, RateLimitError):
-                        paused.retry_after = exc.seconds  # when to come back
-                    raise paused from None
-                if waited and trace is not None:
-                    trace.hooks.emit(
-                        RateLimitWait(trace.call_id, trace.operation, waited, context.key_prefix)
-                    )
+                await self._take_slot(limiter, deadline, context, attempt, trace)
             if started is None:
                 started = clock.monotonic()
             if trace is not None:
-                trace.attempts = attempt
-                trace.sent_at = clock.monotonic()
-                if trace.started is None:
-                    trace.started = trace.sent_at
-                trace.hooks.emit(
-                    RequestSent(
-                        trace.call_id,
-                        trace.operation,
-                        method,
-                        context.path,
-                        attempt,
-                        context.key_prefix,
+                trace.sent(method, context, attempt, clock.monotonic())
+            answer = await self._exchange(
+                client, limiter, method, url, data, headers, context, attempt, trace
+            )
+            if answer.headers is not None and answer.failure is None:
+                # A redirect (only those carry headers without a failure). Refused ones
+                # raise here, before they are counted.
+                assert answer.status is not None
+                url, method, data = self._follow(
+                    answer.status, url, method, data, answer.headers, context
+                )
+            elif answer.failure is None and parse_json:
+                answer = self._checked_body(answer, require_document, context, attempt)
+            decision = decide(
+                policy=policy,
+                method=method,
+                has_idempotency_key=has_key,
+                failure=answer.failure,
+                status=answer.status,
+                retry_after=answer.retry_after,
+                attempt=attempt,
+                elapsed=clock.monotonic() - started,
+                redirects=redirects,
+                max_redirects=self.config.max_redirects,
+            )
+            if decision.pause is not None and limiter is not None:
+                limiter.pause(decision.pause)
+                self._logger.info(
+                    "429 on %s %s: every call with key %s waits %.3fs",
+                    method,
+                    context.path,
+                    context.key_prefix,
+                    decision.pause,
+                    extra=log_fields(
+                        context, attempt=attempt, status=answer.status, delay=decision.pause
+                    ),
+                )
+            action = decision.action
+            if action is Action.RETURN:
+                assert answer.response is not None
+                state.budget.refund(spent or defaults.RETRY_REFUND_ON_SUCCESS)
+                return answer.response
+            if action is Action.FOLLOW:
+                redirects += 1
+                attempt -= 1
+                continue
+            if decision.give_up == GAVE_UP_REDIRECTS:
+                raise self._refused(
+                    self._errors.bad_response(
+                        "too many redirects", status=answer.status, context=context
                     )
                 )
-            error: SDKError
-            retry_after: float | None = None
+            failure, error = answer.failure, answer.error
+            assert failure is not None and error is not None
+            if action is Action.RETRY and not state.budget.try_spend(decision.cost):
+                decision = attrs.evolve(decision, action=Action.RAISE, give_up=GAVE_UP_BUDGET)
+            if decision.action is Action.RAISE:
+                if decision.give_up is not None:
+                    log_give_up(
+                        self._logger, method, context, attempt, failure, error, decision.give_up
+                    )
+                raise error
+            spent += decision.cost
+            if on_retry is not None:
+                on_retry(error)
+            log_retry(self._logger, method, context, attempt, failure, error, decision.delay)
+            if trace is not None:
+                trace.retrying(method, context, attempt, decision.delay, failure, error)
+            await clock.sleep(decision.delay)
+
+    async def _take_slot(
+        self,
+        limiter: SlidingWindowLimiter,
+        deadline: float,
+        context: RequestContext,
+        attempt: int,
+        trace: CallTrace | None,
+    ) -> None:
+        """Wait for the key's limiter; a pause past the call's deadline is a 429 not sent."""
+        try:
+            waited = await limiter.acquire(deadline)
+        except PausedPastDeadline as exc:
+            paused = self._errors.api_error_class(429, None)(
+                f"not sent: the key is paused by an earlier 429 for another "
+                f"{exc.seconds:.0f}s, past this call's deadline",
+                status=429,
+                context=context,
+                attempts=attempt - 1,
+            )
+            if isinstance(paused, RateLimitError):
+                paused.retry_after = exc.seconds  # when to come back
+            raise paused from None
+        if waited and trace is not None:
+            trace.hooks.emit(
+                RateLimitWait(trace.call_id, trace.operation, waited, context.key_prefix)
+            )
+
+    async def _exchange(
+        self,
+        client: aiohttp.ClientSession,
+        limiter: SlidingWindowLimiter | None,
+        method: str,
+        url: yarl.URL,
+        data: bytes | None,
+        headers: dict[str, str],
+        context: RequestContext,
+        attempt: int,
+        trace: CallTrace | None,
+    ) -> _Answer:
+        """Send one attempt (its slot is held) and describe what came back."""
+        try:
             try:
-                try:
-                    async with client.request(
-                        method,
-                        url,
-                        # aiohttp sends a large bytes body fine but warns that it may block
-                        # the loop; a fresh stream per attempt sends the same bytes, unwarned.
-                        data=io.BytesIO(data) if data and len(data) > _LARGE_BODY else data,
-                        headers=headers,
-                        allow_redirects=False,
-                        timeout=self._timeout,
-                    ) as resp:
-                        body = await resp.read()
-                        status = resp.status
-                        resp_headers = resp.headers
-                finally:
-                    if limiter is not None:
-                        limiter.release()
-            except TimeoutError:
-                failure = Failure.TIMEOUT
-                error = self._errors.timeout(
+                async with client.request(
+                    method,
+                    url,
+                    # aiohttp sends a large bytes body fine but warns that it may block
+                    # the loop; a fresh stream per attempt sends the same bytes, unwarned.
+                    data=io.BytesIO(data) if data and len(data) > _LARGE_BODY else data,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=self._timeout,
+                ) as resp:
+                    body = await resp.read()
+                    status = resp.status
+                    resp_headers = resp.headers
+            finally:
+                if limiter is not None:
+                    limiter.release()
+        except TimeoutError:
+            return _Answer.failed(
+                Failure.TIMEOUT,
+                self._errors.timeout(
                     f"no response within {self.config.timeout:g}s",
                     context=context,
                     attempts=attempt,
-                )
-            except aiohttp.ClientConnectorError as exc:
-                failure = Failure.NOT_SENT
-                error = self._errors.connection(
-                    f"could not connect: {type(exc).__name__}", context=context, attempts=attempt
-                )
-            except RuntimeError as exc:
-                if not client.closed:
-                    raise
-                raise self._closed_by_owner() from exc
-            except (aiohttp.ClientError, OSError) as exc:
-                if client.closed:
-                    raise self._closed_by_owner() from exc
-                failure = Failure.CONNECTION
-                error = self._errors.connection(
-                    f"connection failed: {type(exc).__name__}", context=context, attempts=attempt
-                )
-            else:
-                if trace is not None:
-                    trace.status = status
-                    trace.hooks.emit(
-                        ResponseReceived(
-                            trace.call_id,
-                            trace.operation,
-                            method,
-                            context.path,
-                            attempt,
-                            status,
-                            clock.monotonic() - trace.sent_at,
-                            context.key_prefix,
-                        )
-                    )
-                if debug:
-                    logger.debug(
-                        "%s %s -> %d attempt=%d key=%s idempotency_key=%s",
-                        method,
-                        context.path,
-                        status,
-                        attempt,
-                        context.key_prefix,
-                        context.idempotency_key,
-                        extra=_fields(context, attempt=attempt, status=status),
-                    )
-                if 200 <= status < 300:
-                    response = Response(status, resp_headers, body, context)
-                    try:
-                        if parse_json and response.json(self._errors) is None and require_document:
-                            raise self._errors.bad_response(
-                                "empty response body where a document was expected",
-                                status=status,
-                                context=context,
-                            )
-                    except SDKError as exc:
-                        # Truncated or garbled in transit: as transient as a reset.
-                        failure, error = Failure.MALFORMED, exc
-                        error.attempts = attempt
-                    else:
-                        state.budget.refund(spent or defaults.RETRY_REFUND_ON_SUCCESS)
-                        return response
-                elif status in _REDIRECT_STATUSES:
-                    url, method, data = self._follow(
-                        status, url, method, data, resp_headers, context
-                    )
-                    redirects += 1
-                    if redirects > self.config.max_redirects:
-                        raise self._refused(
-                            self._errors.bad_response(
-                                "too many redirects", status=status, context=context
-                            )
-                        )
-                    attempt -= 1
-                    continue
-                else:
-                    failure = Failure.STATUS
-                    retry_after = parse_retry_after(resp_headers.get("Retry-After"), clock.time())
-                    error = api_error_from_response(
-                        self._errors, status, resp_headers, body, context, attempt, retry_after
-                    )
-                    if isinstance(error, RateLimitError) and limiter is not None:
-                        # Everyone on this key waits, not just this task; never longer than
-                        # any call would wait (a Retry-After of a day would freeze the key).
-                        pause = policy.ceiling(1) if retry_after is None else retry_after
-                        pause = min(pause, policy.max_retry_after)
-                        limiter.pause(pause)
-                        logger.info(
-                            "429 on %s %s: every call with key %s waits %.3fs",
-                            method,
-                            context.path,
-                            context.key_prefix,
-                            pause,
-                            extra=_fields(context, attempt=attempt, status=status, delay=pause),
-                        )
-                    if not is_retryable_status(status):
-                        raise error
-            if not is_safe_to_repeat(method, has_key, failure):
-                raise error
-            delay = policy.retry_delay(attempt, clock.monotonic() - started, retry_after)
-            cost = retry_cost(failure)
-            if delay is None or not state.budget.try_spend(cost):
-                why = "retries exhausted" if delay is None else "retry budget empty"
-                logger.info(
-                    "giving up %s %s after %d attempts (%s; last: %s)",
-                    method,
-                    context.path,
-                    attempt,
-                    why,
-                    _describe(failure, error),
-                    extra=_fields(
-                        context,
-                        attempt=attempt,
-                        status=error.status,
-                        reason=failure.value,
-                        give_up=why,
-                    ),
-                )
-                raise error
-            spent += cost
-            if on_retry is not None:
-                on_retry(error)
-            logger.info(
-                "retrying %s %s in %.3fs after attempt %d (%s)",
-                method,
-                context.path,
-                delay,
-                attempt,
-                _describe(failure, error),
-                extra=_fields(
-                    context, attempt=attempt, status=error.status, reason=failure.value, delay=delay
                 ),
             )
-            if trace is not None:
-                trace.hooks.emit(
-                    RetryScheduled(
-                        trace.call_id,
-                        trace.operation,
-                        method,
-                        context.path,
-                        attempt,
-                        delay,
-                        failure.value,
-                        error.status,
-                        error,
-                        context.key_prefix,
-                    )
+        except aiohttp.ClientConnectorError as exc:
+            return _Answer.failed(
+                Failure.NOT_SENT,
+                self._errors.connection(
+                    f"could not connect: {type(exc).__name__}", context=context, attempts=attempt
+                ),
+            )
+        except RuntimeError as exc:
+            if not client.closed:
+                raise
+            raise self._closed_by_owner() from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            if client.closed:
+                raise self._closed_by_owner() from exc
+            return _Answer.failed(
+                Failure.CONNECTION,
+                self._errors.connection(
+                    f"connection failed: {type(exc).__name__}", context=context, attempts=attempt
+                ),
+            )
+        if trace is not None:
+            trace.answered(method, context, attempt, status, self._clock.monotonic())
+        if self._logger.isEnabledFor(logging.DEBUG):
+            self._logger.debug(
+                "%s %s -> %d attempt=%d key=%s idempotency_key=%s",
+                method,
+                context.path,
+                status,
+                attempt,
+                context.key_prefix,
+                context.idempotency_key,
+                extra=log_fields(context, attempt=attempt, status=status),
+            )
+        if 200 <= status < 300:
+            return _Answer(Response(status, resp_headers, body, context), None, None, status)
+        if status in _REDIRECT_STATUSES:
+            return _Answer(None, None, None, status, resp_headers)
+        retry_after = parse_retry_after(resp_headers.get("Retry-After"), self._clock.time())
+        error = api_error_from_response(
+            self._errors, status, resp_headers, body, context, attempt, retry_after
+        )
+        return _Answer(None, Failure.STATUS, error, status, resp_headers, retry_after)
+
+    def _checked_body(
+        self, answer: _Answer, require_document: bool, context: RequestContext, attempt: int
+    ) -> _Answer:
+        """A 2xx whose body does not parse (or is empty where a document is needed) is
+        a failure: truncated or garbled in transit, as transient as a reset."""
+        response = answer.response
+        assert response is not None
+        try:
+            if response.json(self._errors) is None and require_document:
+                raise self._errors.bad_response(
+                    "empty response body where a document was expected",
+                    status=response.status,
+                    context=context,
                 )
-            await clock.sleep(delay)
+        except SDKError as exc:
+            exc.attempts = attempt
+            return _Answer.failed(Failure.MALFORMED, exc, response.status)
+        return answer
 
     def _closed_by_owner(self) -> SessionClosedError:
         self._closed = True  # every later call says so too
@@ -626,49 +631,19 @@ class Transport:
         return target, method, data
 
 
-@attrs.define(slots=True)
-class _Trace:
-    """One watched call: what its events need to know across attempts."""
+class _Answer(NamedTuple):
+    """What one attempt came to, as ``decide()`` needs it."""
 
-    call_id: int
-    operation: str
-    hooks: Hooks
-    attempts: int = 0
-    status: int | None = None
-    started: float | None = None
-    sent_at: float = 0.0
+    response: Response | None  # a 2xx answer (its body may still prove garbled)
+    failure: Failure | None  # None for a 2xx or a redirect
+    error: SDKError | None  # the typed error of a failure
+    status: int | None  # the HTTP status, when there was an answer
+    headers: Mapping[str, str] | None = None  # a redirect's or an error's headers
+    retry_after: float | None = None
 
-    def ended(
-        self, method: str, context: RequestContext, now: float, error: BaseException | None
-    ) -> None:
-        self.hooks.emit(
-            CallEnded(
-                self.call_id,
-                self.operation,
-                method,
-                context.path,
-                self.attempts,
-                self.status,
-                0.0 if self.started is None else now - self.started,
-                error,
-                context.key_prefix,
-            )
-        )
-
-
-def _fields(context: RequestContext, **fields: object) -> dict[str, object]:
-    """A log record's ``extra=``: the call's identity and the step's figures."""
-    return {
-        "method": context.method,
-        "path": context.path,
-        "key_prefix": context.key_prefix,
-        "idempotency_key": context.idempotency_key,
-        **fields,
-    }
-
-
-def _describe(failure: Failure, error: SDKError) -> str:
-    return f"status {error.status}" if failure is Failure.STATUS else failure.value
+    @classmethod
+    def failed(cls, failure: Failure, error: SDKError, status: int | None = None) -> _Answer:
+        return cls(None, failure, error, status)
 
 
 def ensure_json_object(response: Response, what: str, errors: ErrorFamily) -> dict[str, Any]:
