@@ -6,7 +6,8 @@
 3. a clean venv in another temporary folder gets the wheel (its dependencies from the
    package index) and, from a working directory outside the checkout, imports the
    packages from there, starts both emulator commands, waits until each answers HTTP on
-   127.0.0.1 and stops it, then runs the demo, which must exit 0.
+   127.0.0.1 and stops it, then runs the checkout's ``examples/demo.py`` with that venv's
+   Python (so on the installed wheel), which must exit 0.
 
 One line per step; any failure prints what the failing command said and exits 1. The
 temporary folders and the emulator processes are removed however the run ends (a failed
@@ -36,6 +37,8 @@ from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = ROOT / "scripts" / "build-constraints.txt"
+#: Not shipped in the wheel; run from the checkout against it.
+DEMO = ROOT / "examples" / "demo.py"
 #: Seconds for one step (a build or an install reaches the package index).
 STEP_TIMEOUT = 180.0
 #: Seconds an emulator may take to print its URL and answer on it.
@@ -136,8 +139,14 @@ def install(wheel: Path, venv: Path, work: Path) -> Path:
         cwd=work, env=clean_env())
     out = run(
         [bin_dir / "python", "-c",
-         "import importlib.metadata as m, edu_async_core, nexttech_async, tutorflow_async\n"
-         "for mod in (edu_async_core, nexttech_async, tutorflow_async): print(mod.__file__)\n"
+         "import importlib.metadata as m, importlib.util as u\n"
+         "import edu_async_core, nexttech_async, tutorflow_async\n"
+         "mods = (edu_async_core, nexttech_async, tutorflow_async)\n"
+         "for mod in mods: print(mod.__file__)\n"
+         "if {mod.__version__ for mod in mods} != {m.version('tutorflow-async')}:\n"
+         "    raise SystemExit('__version__ is not the metadata version')\n"
+         "if u.find_spec('tutorflow_async.demo') is not None:\n"
+         "    raise SystemExit('the wheel ships tutorflow_async.demo')\n"
          "print(m.version('tutorflow-async'))"],
         "import the installed packages", cwd=work, env=clean_env(),
     )
@@ -146,7 +155,7 @@ def install(wheel: Path, venv: Path, work: Path) -> Path:
     if outside:
         raise CheckFailed(f"imported from outside the clean venv: {outside}")
     say(f"installed tutorflow-async {version} in a clean venv ({venv}); "
-        f"its three packages import from there")
+        f"its three packages import from there and report that version")
     return bin_dir
 
 
@@ -223,10 +232,14 @@ def smoke(bin_dir: Path, work: Path, procs: list[subprocess.Popen[str]]) -> None
         where = check_emulator(bin_dir / tool, variable, work=work, procs=procs)
         say(f"{tool} emulator served on {where}, stopped cleanly")
     started = time.monotonic()
-    out = run([bin_dir / "python", "-m", "tutorflow_async.demo"], "the demo (installed)",
+    # The demo is not in the wheel: run the checkout's file with the clean venv's Python,
+    # from outside the checkout, so what it imports is the installed wheel. -P keeps the
+    # script's folder (examples/) off sys.path; nothing there may stand in for a package.
+    out = run([bin_dir / "python", "-P", DEMO], "the demo (on the installed wheel)",
               cwd=work, env=clean_env(), timeout=120.0)
     summary = next((line for line in out.splitlines() if " jobs: " in line), "?")
-    say(f"the installed demo exited 0 in {time.monotonic() - started:.1f} s ({summary})")
+    say(f"the demo ({DEMO.relative_to(ROOT)}) exited 0 on the installed wheel in "
+        f"{time.monotonic() - started:.1f} s ({summary})")
 
 
 def stop_all(procs: list[subprocess.Popen[str]]) -> None:

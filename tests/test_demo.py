@@ -3,9 +3,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import demo  # examples/demo.py (pyproject: pythonpath)
 import pytest
-
-from tutorflow_async import demo
 
 
 async def test_demo_expands_every_sample_and_shows_no_secret(

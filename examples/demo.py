@@ -1,11 +1,13 @@
 """The demo: both SDKs on their local emulators, no credentials, nothing leaves 127.0.0.1.
 
-Run it with ``./dev demo`` (or ``python -m tutorflow_async.demo``). It starts the
-TutorFlow emulator, logs in as its admin, creates a Content API key and a webhook that
-points at a local receiver, then expands every source JSON in ``examples/sources``
-through ``expand_many`` (webhooks end the waits; polling is only the fallback), prints a
-summary table, and finally walks the Next Tech emulator's contents with a metadata
-filter, resuming the walk halfway from its token as another process would.
+Run it with ``./dev demo`` (or ``python examples/demo.py`` with the package installed).
+It lives beside the SDKs, not in them: it is the one place that uses both, and it does so
+as a user would, through their public names. It starts the TutorFlow emulator, logs in as
+its admin, creates a Content API key and a webhook that points at a local receiver, then
+expands every source JSON in ``examples/sources`` through ``expand_many`` (webhooks end
+the waits; polling is only the fallback), prints a summary table, and finally walks the
+Next Tech emulator's contents with a metadata filter, resuming the walk halfway from its
+token as another process would.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from nexttech_async.testing.samples import add_sample_contents
 from tutorflow_async.testing import EmulatorConfig, TutorFlowEmulator
 from tutorflow_async.webhooks import WebhookReceiver
 
-SOURCES = Path(__file__).resolve().parent.parent / "examples" / "sources"
+SOURCES = Path(__file__).resolve().parent / "sources"
 
 
 def load_sources(folder: Path) -> list[tf.ExpansionRequest]:
@@ -163,7 +165,7 @@ async def run(sources_dir: Path, failure_rate: float) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tutorflow_async.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="examples/demo.py", description=__doc__)
     parser.add_argument(
         "--sources",
         type=Path,
