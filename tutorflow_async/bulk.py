@@ -14,23 +14,73 @@ import enum
 import logging
 import os
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 
+from edu_async_core.clock import Clock
 from edu_async_core.errors import SDKError
+from edu_async_core.hooks import Hooks
 
 from . import defaults
 from .checks import positive_int, positive_number
 from .errors import ExpansionFailed, ExpansionTimeoutError, InvalidArgumentError
 from .expansions import prepare_create
 from .journal import Journal
-from .models import ErrorDetail, ExpansionResult
-
-if TYPE_CHECKING:
-    from .content import ContentSession
+from .models import ErrorDetail, ExpansionJob, ExpansionResult
 
 logger = logging.getLogger("tutorflow_async")
+
+
+class _Creates(Protocol):
+    async def create_prepared(self, body: dict[str, Any], key: str) -> ExpansionJob: ...
+
+
+class _Clocked(Protocol):
+    @property
+    def clock(self) -> Clock: ...
+
+
+class BulkSession(Protocol):
+    """What a bulk run needs of a session; ``ContentSession`` is one.
+
+    The run creates through ``expansions``, waits with ``wait_for_expansion``, takes the
+    polling it was not given from ``intervals``, reports on ``hooks`` and times itself on
+    the poller's clock. Nothing here imports the session class, so this module stays below
+    ``content`` (which offers ``expand_many`` as ``ContentSession.expand_many``).
+    """
+
+    @property
+    def expansions(self) -> _Creates:
+        """Creates jobs from bodies built by ``prepare_create``."""
+        ...
+
+    @property
+    def poller(self) -> _Clocked:
+        """The session's poller; the run reads its ``clock``."""
+        ...
+
+    @property
+    def hooks(self) -> Hooks:
+        """The session's event hooks, told when the run starts and ends."""
+        ...
+
+    def intervals(
+        self, poll_interval: float | None, max_interval: float | None
+    ) -> tuple[float, float]:
+        """The polling a wait uses: what it asked for, else the session's."""
+        ...
+
+    async def wait_for_expansion(
+        self,
+        job_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 (the wait's deadline, as ContentSession names it)
+        poll_interval: float | None,
+        max_interval: float | None,
+    ) -> ExpansionResult:
+        """Wait until the job is terminal and return its result (or raise its failure)."""
+        ...
 
 
 @attrs.frozen
@@ -117,7 +167,7 @@ def _error_summary(error: BaseException) -> dict[str, Any]:
 class _Run:
     def __init__(
         self,
-        session: ContentSession,
+        session: BulkSession,
         requests: Iterable[ExpansionRequest | Mapping[str, Any]],
         *,
         concurrency: int,
@@ -306,7 +356,7 @@ class _Run:
 
 
 def expand_many(
-    session: ContentSession,
+    session: BulkSession,
     requests: Iterable[ExpansionRequest | Mapping[str, Any]],
     *,
     concurrency: int = defaults.BULK_CONCURRENCY,
