@@ -40,9 +40,9 @@ from typing import Any, Final
 import attrs
 from aiohttp import web
 
-from edu_async_core import defaults
 from edu_async_core.redaction import Secret
 
+from .. import defaults
 from ..errors import InvalidArgumentError
 from .delivery import DeliveryKey, WebhookDelivery, WebhookPayloadError, parse_delivery
 from .signature import _body_bytes, verify_signature

@@ -19,8 +19,9 @@ import hmac
 import re
 from typing import Final
 
-from edu_async_core import defaults
 from edu_async_core.redaction import Secret
+
+from .. import defaults
 
 __all__ = ["compute_signature", "verify_signature"]
 
