@@ -10,9 +10,10 @@ from edu_async_core import session as _session
 from edu_async_core import validation as _core
 from edu_async_core.validation import shown
 
-from .errors import FAMILY
+from .errors import FAMILY, InvalidArgumentError
 
 __all__ = [
+    "check_wait_arguments",
     "from_env",
     "path_segment",
     "positive_int",
@@ -30,3 +31,12 @@ positive_number = FAMILY.checked(_core.positive_number)
 require_str = FAMILY.checked(_core.require_str)
 secret_value = FAMILY.checked(_core.secret_value)
 str_list = FAMILY.checked(_core.str_list)
+
+
+def check_wait_arguments(timeout: object, poll_interval: object, max_interval: object) -> None:
+    """A wait's timeout and intervals: positive numbers, ``max_interval`` not shorter than
+    ``poll_interval`` (errors name the argument)."""
+    positive_number(timeout, "timeout")
+    interval = positive_number(poll_interval, "poll_interval")
+    if positive_number(max_interval, "max_interval") < interval:
+        raise InvalidArgumentError("max_interval", "must not be shorter than poll_interval")

@@ -7,7 +7,13 @@ key's shared rate limiter. Waits for the same job share one schedule. When a web
 receiver is attached, a job's terminal event ends its waits at once (the result is
 then fetched once) and polling only runs, slowly, as the fallback for lost events.
 
-The decision "when do I ask next" is the pure :func:`next_poll_delay`.
+When to ask next is decided by the pure
+:func:`~tutorflow_async.poll_schedule.next_poll_delay`; one wait is an
+:class:`~tutorflow_async.waiter.ExpansionWaiter`, and what lets another process go on
+with it a :class:`~tutorflow_async.wait_token.WaitToken`. Those names are also
+importable from here, as they were before they got modules of their own. What is left
+here is the poller alone, one state machine around one heap of due polls; it stays one
+module (over 400 lines) because its parts all read and write the same watch records.
 """
 
 from __future__ import annotations
@@ -16,10 +22,8 @@ import asyncio
 import collections
 import functools
 import heapq
-import json
 import logging
-import random
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -29,7 +33,7 @@ from edu_async_core.errors import SDKError
 from edu_async_core.hooks import Hooks, PollDecision
 
 from . import defaults
-from .checks import positive_number, require_str
+from .checks import check_wait_arguments, positive_number
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -37,18 +41,31 @@ from .errors import (
     ConflictError,
     ExpansionEnded,
     ExpansionFailed,
-    ExpansionTimeoutError,
     InternalServerError,
-    InvalidArgumentError,
     NotFoundError,
     RateLimitExceededError,
 )
 from .models import ExpansionResult
+from .poll_schedule import next_poll_delay
 from .statuses import StatusMeaning, meaning
 from .statuses import ended_statuses as ended_statuses_set
+from .wait_token import WaitToken
+from .waiter import ExpansionWaiter
 
 if TYPE_CHECKING:
     from .expansions import Expansions
+
+__all__ = [
+    "TRANSIENT",
+    "EventSource",
+    "ExpansionPoller",
+    "ExpansionWaiter",
+    "PollerStats",
+    "WaitToken",
+    "check_wait_arguments",
+    "failure",
+    "next_poll_delay",
+]
 
 logger = logging.getLogger("tutorflow_async")
 
@@ -62,31 +79,15 @@ TRANSIENT = (
 )
 
 
-def next_poll_delay(
-    polls: int,
-    *,
-    poll_interval: float,
-    max_interval: float,
-    backoff: float = defaults.POLL_BACKOFF,
-    jitter: float = defaults.POLL_JITTER,
-    rand: Callable[[], float] = random.random,
-) -> float:
-    """Seconds before the next poll of a job already polled ``polls`` times (pure).
-
-    The interval grows by ``backoff`` per poll up to ``max_interval``, and is spread by
-    ``jitter`` either way so that waits started together do not poll together.
-    """
-    base = min(max_interval, poll_interval * backoff ** max(0, polls))
-    return max(0.0, base * (1.0 + jitter * (2.0 * rand() - 1.0)))
-
-
 class EventSource(Protocol):
     """What a webhook receiver offers a poller: a future per job's terminal event.
 
     Cancelling the future unsubscribes (a wait that ends otherwise cancels it, so a
     long-running receiver keeps nothing for it)."""
 
-    def subscribe(self, job_id: str) -> asyncio.Future[Any]: ...
+    def subscribe(self, job_id: str) -> asyncio.Future[Any]:
+        """A future that gets ``job_id``'s terminal event (cancel it to unsubscribe)."""
+        ...
 
 
 @attrs.define(eq=False)
@@ -520,133 +521,3 @@ def failure(result: ExpansionResult) -> ExpansionFailed:
     return ExpansionFailed(result.job.id, result, result.job.error, output_errors)
 
 
-@attrs.frozen
-class WaitToken:
-    """A wait's continuation: enough for another process to go on waiting (JSON-safe)."""
-
-    job_id: str
-    started_at: float
-    deadline: float
-    last_status: str | None = None
-
-    def dumps(self) -> str:
-        return json.dumps(attrs.asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def loads(cls, text: object) -> WaitToken:
-        if not isinstance(text, str):
-            raise InvalidArgumentError("token", "expected the string from continuation_token()")
-        try:
-            data = json.loads(text)
-            token = cls(
-                job_id=require_str(data["job_id"], "token.job_id"),
-                started_at=float(data["started_at"]),
-                deadline=float(data["deadline"]),
-                last_status=data.get("last_status"),
-            )
-        except InvalidArgumentError:
-            raise
-        except (ValueError, TypeError, KeyError) as exc:
-            raise InvalidArgumentError("token", f"not a wait token: {exc}") from None
-        return token
-
-
-class ExpansionWaiter:
-    """One wait for one job: ``await`` it for the result; ask it for a continuation token.
-
-    Completed jobs give their :class:`ExpansionResult`; failed ones raise
-    :class:`ExpansionFailed` (:class:`ExpansionEnded` for a job that ended without a
-    result, e.g. ``canceled``); a wait past its deadline raises
-    :class:`ExpansionTimeoutError` (the job itself goes on and can be waited for again).
-    The deadline is wall-clock time (it travels in the token); how long the wait took is
-    measured on the session's monotonic clock.
-    """
-
-    def __init__(
-        self,
-        poller: ExpansionPoller,
-        token: WaitToken,
-        *,
-        poll_interval: float,
-        max_interval: float,
-        created: float | None = None,
-    ) -> None:
-        self._poller = poller
-        self._token = token
-        self._poll_interval = poll_interval
-        self._max_interval = max_interval
-        # When the wait began on this process's monotonic clock; None for a wait resumed
-        # from a token, whose start is only known as wall-clock time.
-        self._created = created
-
-    @property
-    def job_id(self) -> str:
-        """The job this wait is for."""
-        return self._token.job_id
-
-    def _last_status(self) -> str | None:
-        last = self._poller.last_status(self.job_id)
-        return self._token.last_status if last is None else last
-
-    def continuation_token(self) -> str:
-        """Job id, start, deadline (epoch seconds) and last status seen, as JSON."""
-        return attrs.evolve(self._token, last_status=self._last_status()).dumps()
-
-    def __await__(self) -> Generator[Any, None, ExpansionResult]:
-        return self.result().__await__()
-
-    async def result(self) -> ExpansionResult:
-        """Wait for the job's end and return its result (what ``await waiter`` does).
-
-        Raises:
-            ExpansionFailed: the job failed (``ExpansionEnded`` when it ended without a
-                result, e.g. ``canceled``).
-            ExpansionTimeoutError: the wait's deadline passed first.
-        """
-        clock = self._poller.clock
-        begun = clock.monotonic()
-        if self._created is not None:
-            remaining = self._token.deadline - self._token.started_at - (begun - self._created)
-            before = begun - self._created
-        else:
-            # Resumed: time before this process took the wait over is only known as wall
-            # time (it may come from another machine).
-            now = clock.time()
-            remaining = self._token.deadline - now
-            before = max(0.0, now - self._token.started_at)
-        hooks = self._poller.hooks
-        if not hooks.active:
-            return await self._wait(begun, remaining, before)
-        operation = hooks.start("wait_for_expansion", clock.monotonic, job_id=self.job_id)
-        try:
-            result = await self._wait(begun, remaining, before)
-        except BaseException as exc:
-            operation.end(exc, status=self._last_status() or "")
-            raise
-        operation.end(None, status=str(result.job.status))
-        return result
-
-    async def _wait(self, begun: float, remaining: float, before: float) -> ExpansionResult:
-        clock = self._poller.clock
-        future = self._poller.watch(
-            self.job_id, poll_interval=self._poll_interval, max_interval=self._max_interval
-        )
-        try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-            # that races with the result, and a cancelled wait must stay cancelled.
-            async with asyncio.timeout(max(0.0, remaining)):
-                return await future
-        except TimeoutError:
-            last = self._last_status()
-            self._token = attrs.evolve(self._token, last_status=last)
-            waited = before + clock.monotonic() - begun
-            raise ExpansionTimeoutError(
-                self.job_id, last, waited, self._poller.last_error(self.job_id)
-            ) from None
-
-
-def check_wait_arguments(timeout: object, poll_interval: object, max_interval: object) -> None:
-    positive_number(timeout, "timeout")
-    interval = positive_number(poll_interval, "poll_interval")
-    if positive_number(max_interval, "max_interval") < interval:
-        raise InvalidArgumentError("max_interval", "must not be shorter than poll_interval")
