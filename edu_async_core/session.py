@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -10,24 +9,15 @@ import attrs
 import cattrs
 
 from . import defaults
-from .errors import ErrorFamily, InvalidArgumentError
+from .errors import ErrorFamily
 from .hooks import Hooks
 from .responses import Response
 from .transport import Transport, TransportConfig
+from .validation import from_env
+
+__all__ = ["BaseSession", "from_env", "structure", "with_user_agent"]
 
 T = TypeVar("T")
-
-
-def from_env(value: T | None, env_name: str, argument: str, *, default: T | None = None) -> T | str:
-    """``value``, else the environment variable, else ``default``; a clear error if none."""
-    if value is not None:
-        return value
-    env_value = os.environ.get(env_name)
-    if env_value:
-        return env_value
-    if default is not None:
-        return default
-    raise InvalidArgumentError(argument, f"not given and ${env_name} is not set")
 
 
 def with_user_agent(config: TransportConfig | None, user_agent: str) -> TransportConfig:

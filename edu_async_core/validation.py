@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import re
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Final, TypeVar
 from urllib.parse import quote
 
 import yarl
 
 from .errors import InsecureTransportError, InvalidArgumentError
 from .redaction import Secret
+
+T = TypeVar("T")
 
 #: Longest id or query value accepted, in characters once URL-encoded. Both travel in the
 #: request line, which servers cap at about 8 KiB (aiohttp and nginx: 8190 bytes); a value
@@ -165,3 +168,15 @@ def base_url(value: object, argument: str = "base_url") -> yarl.URL:
             f"refusing to send credentials over plain http to {url.host}; use https",
         )
     return url
+
+
+def from_env(value: T | None, env_name: str, argument: str, *, default: T | None = None) -> T | str:
+    """``value``, else the environment variable, else ``default``; a clear error if none."""
+    if value is not None:
+        return value
+    env_value = os.environ.get(env_name)
+    if env_value:
+        return env_value
+    if default is not None:
+        return default
+    raise InvalidArgumentError(argument, f"not given and ${env_name} is not set")

@@ -6,7 +6,6 @@ included, so SDK modules take their checks from here rather than from the core.
 
 from __future__ import annotations
 
-from edu_async_core import session as _session
 from edu_async_core import validation as _core
 from edu_async_core.validation import MAX_URL_VALUE_CHARS, shown
 
@@ -22,7 +21,7 @@ __all__ = [
     "url_value",
 ]
 
-from_env = FAMILY.checked(_session.from_env)
+from_env = FAMILY.checked(_core.from_env)
 positive_int = FAMILY.checked(_core.positive_int)
 require_str = FAMILY.checked(_core.require_str)
 secret_value = FAMILY.checked(_core.secret_value)

@@ -6,7 +6,6 @@ included, so SDK modules take their checks from here rather than from the core.
 
 from __future__ import annotations
 
-from edu_async_core import session as _session
 from edu_async_core import validation as _core
 from edu_async_core.validation import shown
 
@@ -24,7 +23,7 @@ __all__ = [
     "str_list",
 ]
 
-from_env = FAMILY.checked(_session.from_env)
+from_env = FAMILY.checked(_core.from_env)
 path_segment = FAMILY.checked(_core.path_segment)
 positive_int = FAMILY.checked(_core.positive_int)
 positive_number = FAMILY.checked(_core.positive_number)
