@@ -170,77 +170,19 @@ class CursorState:
     done: bool = False
 
     def to_json(self) -> dict[str, object]:
-        """The part of the state a resume token keeps, as a small JSON-ready dict.
+        """The part of the state a resume token keeps, as a small JSON-ready dict (the
+        format is :func:`nexttech_async.resume_token.state_to_json`'s)."""
+        from .resume_token import state_to_json  # the token module builds on this one
 
-        Only what a resumed walk needs is written (the newest bound, the ids already
-        handed out at it, the bounds' inclusiveness, the page-size hint, whether the walk
-        is done), with short keys and defaults left out; the search state inside a
-        crowded second is not, since a resumed walk starts that search afresh.
-        :meth:`from_json` reads it back.
-        """
-        data: dict[str, object] = {}
-        if self.hi is not None:
-            data["hi"] = self.hi
-        if self.hi_complete:
-            data["hc"] = True
-        if self.seen:
-            data["seen"] = sorted(self.seen, key=lambda k: (isinstance(k, str), k))
-        if self.before_inclusive:
-            data["bi"] = True
-        if self.after_inclusive:
-            data["ai"] = True
-        if self.page_hint:
-            data["ph"] = self.page_hint
-        if self.probed:
-            data["pr"] = True
-        if self.done:
-            data["done"] = True
-        return data
+        return state_to_json(self)
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> CursorState:
-        """Rebuild a state; raises ``ValueError``/``TypeError`` on a malformed one.
+        """Rebuild a state from :meth:`to_json`'s dict; raises ``ValueError``/``TypeError``
+        on a malformed one (see :func:`nexttech_async.resume_token.state_from_json`)."""
+        from .resume_token import state_from_json
 
-        Tokens written by earlier versions carry millisecond windows and leaf calibration
-        (``win``, ``ls``, ``lc``, ``fam``, ``pr``); they are checked and then left out,
-        since a resumed search starts afresh inside the boundary second anyway.
-        """
-        hi = data.get("hi")
-        if hi is not None and (isinstance(hi, bool) or not isinstance(hi, int)):
-            raise TypeError("hi must be an int")
-        seen_raw = data.get("seen", [])
-        if not isinstance(seen_raw, list) or not all(
-            isinstance(k, int | str) and not isinstance(k, bool) for k in seen_raw
-        ):
-            raise TypeError("seen must be a list of ids")
-        windows = data.get("win", [])
-        if not isinstance(windows, list):
-            raise TypeError("win must be a list")
-        for w in windows:
-            if (
-                not isinstance(w, list)
-                or len(w) != 2
-                or not all(isinstance(x, int) and not isinstance(x, bool) for x in w)
-                or w[0] > w[1]
-            ):
-                raise ValueError("each window must be [lo, hi] with lo <= hi")
-        if windows and hi is None:
-            raise ValueError("windows need a boundary second")
-        page_hint = data.get("ph", 0)
-        if isinstance(page_hint, bool) or not isinstance(page_hint, int) or page_hint < 0:
-            raise TypeError("ph must be a non-negative int")
-        if seen_raw and hi is None:
-            raise ValueError("seen ids need a boundary second")
-        return cls(
-            hi=hi,
-            hi_complete=bool(data.get("hc", False)),
-            seen=frozenset(seen_raw),
-            before_inclusive=bool(data.get("bi", False)),
-            after_inclusive=bool(data.get("ai", False)),
-            page_hint=page_hint,
-            probed=bool(data.get("pr", False)),
-            done=bool(data.get("done", False)),
-        )
+        return state_from_json(data)
 
 
 

@@ -169,41 +169,18 @@ class Filters:
         return out
 
     def to_json(self) -> dict[str, object]:
-        data: dict[str, object] = {}
-        if self.remote_user_id is not None:
-            data["remote_user_id"] = self.remote_user_id
-        if self.project_metadata:
-            data["project_metadata"] = [list(p) for p in self.project_metadata]
-        if self.course_metadata:
-            data["course_metadata"] = [list(p) for p in self.course_metadata]
-        if self.course_uid:
-            data["course_uid"] = list(self.course_uid)
-        return data
+        """The filters as a resume token carries them (see
+        :func:`nexttech_async.resume_token.filters_to_json`)."""
+        from .resume_token import filters_to_json  # the token module builds on this one
+
+        return filters_to_json(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Filters:
         """The filters a resume token carries (validated like the caller's own)."""
+        from .resume_token import filters_from_json
 
-        def pairs(name: str) -> list[tuple[str, str]] | None:
-            value = data.get(name)
-            if value is None:
-                return None
-            if not isinstance(value, list):
-                raise InvalidArgumentError("resume", f"{name} must be a list of pairs")
-            return [tuple(p) for p in value]
-
-        remote_user_id = data.get("remote_user_id")
-        uids = data.get("course_uid")
-        if remote_user_id is not None and not isinstance(remote_user_id, str):
-            raise InvalidArgumentError("resume", "remote_user_id must be a string")
-        if uids is not None and not isinstance(uids, list):
-            raise InvalidArgumentError("resume", "course_uid must be a list")
-        return cls.build(
-            remote_user_id=remote_user_id,
-            project_metadata=pairs("project_metadata"),
-            course_metadata=pairs("course_metadata"),
-            course_uid=uids,
-        )
+        return filters_from_json(data)
 
 
 def date_params(before: str | None, after: str | None) -> list[tuple[str, str]]:

@@ -16,8 +16,9 @@ from .errors import FAMILY, InvalidArgumentError
 from .filters import Filters, Instant, MetadataInput, date_params, instant_ms, iso_from_ms
 from .models import converter
 from .observed import ObservedWalk
+from .resume_token import decode_token
 from .shards import ShardedWalk
-from .walk import AsyncWalk, Walk, decode_token
+from .walk import AsyncWalk, Walk
 
 if TYPE_CHECKING:
     from edu_async_core.transport import Transport

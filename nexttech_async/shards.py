@@ -35,7 +35,8 @@ from . import defaults
 from .cursor import Bound, CursorState, Query, WalkRange
 from .errors import CursorError
 from .filters import Filters
-from .walk import AsyncWalk, Position, Walk, encode_token, page_refs
+from .resume_token import encode_token
+from .walk import AsyncWalk, Position, Walk, page_refs
 
 M = TypeVar("M")
 

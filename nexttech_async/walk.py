@@ -12,19 +12,19 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from edu_async_core.readers import MISS
 from edu_async_core.responses import Response
 
-from .cursor import Bound, CursorState, ItemRef, Query, WalkRange, advance, plan
-from .errors import FAMILY, InvalidArgumentError
+from .cursor import CursorState, ItemRef, Query, WalkRange, advance, plan
+from .errors import FAMILY
 from .filters import Filters
+from .resume_token import encode_token
 
 M = TypeVar("M")
 
-TOKEN_VERSION = 1
 
 FetchPage = Callable[[Query, Filters], Awaitable[tuple[list[Any], Response]]]
 Structure = Callable[[Any, Response], M]
@@ -348,56 +348,3 @@ def _never(_: Any) -> Any:
 def _retrieve(task: asyncio.Task[Any]) -> None:
     if not task.cancelled():
         task.exception()
-
-
-def _bound_json(bound: Bound | None) -> Any:
-    if bound is None:
-        return None
-    if bound.is_own:
-        return {"s": bound.second}
-    return {"w": bound.wire, "ms": bound.ms}
-
-
-def _bound_from_json(value: Any) -> Bound | None:
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        if isinstance(value.get("s"), int):
-            return Bound.own(value["s"])
-        if isinstance(value.get("w"), str) and isinstance(value.get("ms"), int):
-            return Bound.user(value["w"], value["ms"])
-    raise ValueError("malformed bound")
-
-
-def encode_token(kind: str, rng: WalkRange, filters: Filters, state: CursorState) -> str:
-    data = {
-        "v": TOKEN_VERSION,
-        "k": kind,
-        "f": filters.to_json(),
-        "a": _bound_json(rng.after),
-        "b": _bound_json(rng.before),
-        "s": state.to_json(),
-    }
-    return json.dumps(data, separators=(",", ":"))
-
-
-def decode_token(token: object, kind: str) -> tuple[WalkRange, Filters, CursorState]:
-    """Read a resume token; a clear ``InvalidArgumentError`` naming ``resume`` otherwise."""
-    if not isinstance(token, str):
-        raise InvalidArgumentError("resume", f"expected a token string, got {type(token).__name__}")
-    try:
-        data = json.loads(token)
-        if not isinstance(data, Mapping) or data.get("v") != TOKEN_VERSION:
-            raise ValueError("unknown token version")
-        if data.get("k") != kind:
-            raise ValueError(f"the token is for {data.get('k')!r}, not {kind!r}")
-        rng = WalkRange(
-            after=_bound_from_json(data.get("a")), before=_bound_from_json(data.get("b"))
-        )
-        filters = Filters.from_json(data.get("f") or {})
-        state = CursorState.from_json(data.get("s") or {})
-    except InvalidArgumentError:
-        raise
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise InvalidArgumentError("resume", f"not a valid resume token: {exc}") from None
-    return rng, filters, state
