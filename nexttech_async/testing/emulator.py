@@ -4,89 +4,38 @@ The emulator is an independent reference server for tests and benchmarks: it sha
 code with the SDK (only the emulator support in ``edu_async_core.emulation``), listens on
 loopback only and keeps everything in memory.
 
-Wire behaviour, and the choices made where Next Tech's documentation is silent:
-
-* **Auth.**  Every ``/v1`` route needs ``Authorization: Basic base64("<token>:<secret>")``.
-  Missing or wrong credentials answer **401** with ``{"detail": "Invalid credentials"}``
-  and a ``WWW-Authenticate: Basic`` header.  Next Tech's error body is undocumented; every
-  error here uses the same ``{"detail": "..."}`` shape.  A request carrying ``secret_key``
-  in its query string is refused with **400** before credentials are even looked at,
-  because a secret in a URL leaks into logs whatever the answer.
-* **Lists.**  200 with a bare JSON array, newest ``created_at`` first, ties broken by
-  ``id`` descending, cut to the first n matches, n being the page size of that request:
-  ``page_size``, or what ``page_schedule`` (:class:`~nexttech_async.testing.PageSchedule`)
-  gives the i-th list request that reached the listing.  There are no paging headers
-  or parameters: a client pages by moving ``before`` (see the API contract).
-* **Hidden items and filtering after the LIMIT.**  An item may be hidden from the caller
-  (``hidden=True``, or drawn with ``hidden_fraction``, at most ``max_hidden_run`` in a
-  row): it is in no answer and in no snapshot, and nothing rendered says it exists.  By
-  default hidden and non-matching items are dropped before the page is cut.  With
-  ``filter_after_limit`` the server cuts first (the first n items of the date window)
-  and drops them afterwards, as the vendor docs allow: a page may then come back short,
-  or **empty**, while older matching items remain.  So a run of k hidden (or
-  non-matching) items in a row makes any request whose n <= k, starting at that run,
-  answer an empty page; a date-cursor client reads an empty page as "nothing older", so
-  no client can see items behind such a run.  To keep walks exact, keep
-  ``max_hidden_run`` below the smallest page size (``PageSchedule.smallest``) and add
-  items oldest first, as the samples and the pytest plugin's seeding do (the cap counts
-  insertion order, which is then time order).
-* **Times.**  Stored as epoch milliseconds (whole seconds in ``"second"`` resolution),
-  rendered as integer epoch seconds (floor).  ``before``/``after`` are compared at
-  millisecond precision; each is exclusive unless configured inclusive.
-* **Filters.**  See :mod:`nexttech_async.testing._query` (parsing, strictness) and
-  :mod:`nexttech_async.testing._store` (contents need *all* metadata pairs, grades *any*).
-* **Errors.**  A malformed query answers 400; an unknown route 404, a wrong method on a
-  known one (HEAD and OPTIONS included: only the documented GET is served) 405 with an
-  ``Allow`` header, all with a JSON ``detail``.  The query is exactly as strict as
-  ``openapi/nexttech.yaml`` (see ``openapi/README.md`` for the decisions per parameter).
-* **Order of checks for a /v1 request.**  Wait ``latency``; run ``on_request`` callbacks;
-  inject a fault if one is armed; refuse ``secret_key`` in the query; route (404, 405);
-  check credentials; answer.  Faults come before auth because they stand for failures in
-  front of the API (proxies, networks), which do not care about credentials.  The in-transit kinds
-  (``slow_body``, ``truncated``) are the exception: the request is answered as usual and
-  that answer is what gets damaged on its way out.
+What it answers on the wire is described in the package docstring
+(:mod:`nexttech_async.testing`). This module is the façade: it owns the items (``_store``),
+the page sizes (``_pages``), the bounds and the knobs, and hands the HTTP side
+(``_pipeline``: routing, auth, faults, the list handlers) one function that cuts a page.
+It is a little over 400 lines because it is the emulator's whole public API, every method
+documented; it holds no HTTP code.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import binascii
-import hmac
-import inspect
-import logging
+import functools
 import random
 import secrets
-import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable
-from http import HTTPStatus
-from typing import Any, NamedTuple
+from typing import Any
 
-import attrs
 from aiohttp import web
-from aiohttp.typedefs import Handler
-from aiohttp.web_urldispatcher import MatchInfoError
 
-from edu_async_core.emulation import (
-    AppServer,
-    AsyncServerContext,
-    RequestLog,
-    ResetResponse,
-    reset,
-    send_damaged,
-)
+from edu_async_core.emulation import AppServer, AsyncServerContext, RequestLog
 
 from ._config import NextTechEmulatorConfig
-from ._faults import IN_TRANSIT_KINDS, Fault, FaultPlan
+from ._faults import Fault, FaultPlan
+from ._observations import EmulatorCounters, LoggedRequest
 from ._pages import PageSchedule, as_page_schedule
-from ._query import Filters, QueryError, parse_filters
+from ._pipeline import Pipeline
+from ._query import Filters
 from ._store import Bounds, ItemStore, Kind, MetadataInput, clone_json, metadata_pairs
 from ._time import TimeInput, parse_iso_millis, seconds_from_millis, to_millis, truncate_to_second
 
 __all__ = ["EmulatorCounters", "LoggedRequest", "NextTechEmulator", "RequestCallback"]
-
-logger = logging.getLogger(__name__)
 
 RequestCallback = Callable[["NextTechEmulator", int], object]
 """Called as ``callback(emulator, request_number)`` before a ``/v1`` request is answered.
@@ -94,43 +43,6 @@ RequestCallback = Callable[["NextTechEmulator", int], object]
 ``request_number`` counts every request the emulator has received, starting at 1.  If the
 callback returns an awaitable it is awaited.
 """
-
-_MALFORMED_BODY = b'[{"created_at": 1567018961, "updated_at": 15670'
-_HTML_BODY = (
-    "<html><head><title>{status} {phrase}</title></head>"
-    "<body><center><h1>{status} {phrase}</h1></center><hr><center>nginx</center></body></html>"
-)
-
-
-class LoggedRequest(NamedTuple):
-    """One received request: its path, its raw (still percent-encoded) query string, and
-    when it arrived, in ``time.monotonic()`` seconds."""
-
-    path: str
-    query_string: str
-    at: float
-
-
-@attrs.define
-class EmulatorCounters:
-    """Running totals since the emulator was built (or since :meth:`reset`).
-
-    ``by_status`` counts answered requests only: a ``reset`` fault sends no status.
-    """
-
-    requests: int = 0
-    by_path: Counter[str] = attrs.field(factory=Counter)
-    by_status: Counter[int] = attrs.field(factory=Counter)
-    faults_injected: int = 0
-    items_served: int = 0
-
-    def reset(self) -> None:
-        """Set every total back to zero."""
-        self.requests = 0
-        self.by_path.clear()
-        self.by_status.clear()
-        self.faults_injected = 0
-        self.items_served = 0
 
 
 class NextTechEmulator(AsyncServerContext):
@@ -154,7 +66,6 @@ class NextTechEmulator(AsyncServerContext):
             max_hidden_run=self.config.max_hidden_run,
         )
         self._faults = FaultPlan(self.config.seed)
-        self._callbacks: list[RequestCallback] = []
         self._page_size = self.config.page_size
         self._page_schedule = self.config.page_schedule
         self._page_rng = self._new_page_rng()
@@ -162,7 +73,14 @@ class NextTechEmulator(AsyncServerContext):
         # Bounded like the request log: a long benchmark must not grow it without end.
         self._page_sizes: deque[int] = deque(maxlen=self.config.request_log_limit)
         self._bounds = Bounds(self.config.before_inclusive, self.config.after_inclusive)
-        self._latency = self.config.latency
+        self._pipeline = Pipeline(
+            counters=self.counters,
+            log=self._log,
+            faults=self._faults,
+            credentials=self._expected_credentials,
+            latency=self.config.latency,
+            cut_page=self._cut_page,
+        )
         self._server = AppServer()
         self._base_url: str | None = None
 
@@ -332,11 +250,11 @@ class NextTechEmulator(AsyncServerContext):
         fault or auth check, so a test can insert items at a known point of a walk.  A
         callback that raises turns that request into a 500.
         """
-        self._callbacks.append(callback)
+        self._pipeline.callbacks.append(functools.partial(callback, self))
 
     def clear_request_callbacks(self) -> None:
         """Forget every :meth:`on_request` callback."""
-        self._callbacks.clear()
+        self._pipeline.callbacks.clear()
 
     @property
     def page_size(self) -> int:
@@ -395,13 +313,13 @@ class NextTechEmulator(AsyncServerContext):
     @property
     def latency(self) -> float:
         """Seconds every ``/v1`` response waits before it is answered."""
-        return self._latency
+        return self._pipeline.latency
 
     def set_latency(self, seconds: float) -> None:
         """Change the latency; takes effect from the next request."""
         if seconds < 0:
             raise ValueError("latency must not be negative")
-        self._latency = seconds
+        self._pipeline.latency = seconds
 
     def add_fault(self, fault: Fault) -> None:
         """Arm ``fault``; faults are tried in the order added, one per request at most."""
@@ -451,157 +369,18 @@ class NextTechEmulator(AsyncServerContext):
     def _snapshot(self, kind: Kind, filters: Filters) -> list[dict[str, Any]]:
         return clone_json(self._store.query(kind, filters, self._bounds, limit=None))
 
-    def _build_app(self) -> web.Application:
-        @web.middleware
-        async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-            return await self._handle(request, handler)
-
-        app = web.Application(middlewares=[middleware])
-        # Only the documented GET: HEAD (which add_get adds by default) is a wrong method too.
-        app.router.add_get("/v1/contents", self._list_contents, allow_head=False)
-        app.router.add_get("/v1/grades", self._list_grades, allow_head=False)
-        return app
-
-    async def _handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        self.counters.requests += 1
-        number = self.counters.requests
-        self.counters.by_path[request.path] += 1
-        self._log.append(
-            LoggedRequest(request.path, request.rel_url.raw_query_string, time.monotonic())
-        )
-        response: web.StreamResponse
-        try:
-            if request.path == "/v1" or request.path.startswith("/v1/"):
-                response = await self._answer_v1(request, handler, number)
-            else:
-                response = await handler(request)
-        except web.HTTPException as exc:
-            # The router raises these for unknown routes and wrong methods outside /v1;
-            # keep their status but give them the same JSON body as every other error.
-            response = _routing_error(request, exc)
-        except Exception:
-            logger.exception("Next Tech emulator failed while answering %s", request.path)
-            response = _error(500, "Internal emulator error")
-        if not isinstance(response, ResetResponse):
-            # A reset connection answers nothing, so it has no status to count.
-            self.counters.by_status[response.status] += 1
-        return response
-
-    async def _answer_v1(
-        self, request: web.Request, handler: Handler, number: int
-    ) -> web.StreamResponse:
-        if self._latency > 0:
-            await asyncio.sleep(self._latency)
-        for callback in list(self._callbacks):
-            outcome = callback(self, number)
-            if inspect.isawaitable(outcome):
-                await outcome
-        fault = self._faults.draw(request.path)
-        if fault is not None:
-            self.counters.faults_injected += 1
-            if fault.kind in IN_TRANSIT_KINDS:
-                answer = await self._answer_checked(request, handler)
-                return await _damaged(request, fault, answer)
-            if fault.kind != "delay":
-                return _fault_response(request, fault)
-            await asyncio.sleep(fault.delay)
-        return await self._answer_checked(request, handler)
-
-    async def _answer_checked(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if any(name == "secret_key" or name.startswith("secret_key[") for name in request.query):
-            return _error(400, "secret_key must never be sent in a query string")
-        match = request.match_info
-        if isinstance(match, MatchInfoError):
-            # Routing comes before credentials, as in the TutorFlow emulator: an unknown
-            # path is 404 and a wrong method on a known one 405 (with Allow), unauthenticated.
-            return _routing_error(request, match.http_exception)
-        if not self._authorized(request.headers.get("Authorization")):
-            return _error(401, "Invalid credentials", {"WWW-Authenticate": 'Basic realm="api"'})
-        return await handler(request)
-
-    def _authorized(self, header: str | None) -> bool:
-        if header is None:
-            return False
-        scheme, _, encoded = header.strip().partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            presented = base64.b64decode(encoded.strip(), validate=True)
-        except binascii.Error:
-            return False
-        # The token cannot contain ":", so equal bytes mean both parts are equal.
-        return hmac.compare_digest(presented, self._expected_credentials)
-
-    async def _list_contents(self, request: web.Request) -> web.StreamResponse:
-        return self._list(request, "contents")
-
-    async def _list_grades(self, request: web.Request) -> web.StreamResponse:
-        return self._list(request, "grades")
-
-    def _list(self, request: web.Request, kind: Kind) -> web.StreamResponse:
-        try:
-            filters = parse_filters(request.query)
-        except QueryError as exc:
-            return _error(400, str(exc))
-        items = self._store.query(
+    def _cut_page(self, kind: Kind, filters: Filters) -> list[dict[str, Any]]:
+        """The items one list request answers: its page size drawn, the LIMIT applied."""
+        return self._store.query(
             kind,
             filters,
             self._bounds,
             limit=self._next_page_size(),
             filter_after_limit=self.config.filter_after_limit,
         )
-        self.counters.items_served += len(items)
-        return web.json_response(items)
 
-
-def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"detail": detail}, status=status, headers=headers)
-
-
-def _routing_error(request: web.Request, exc: web.HTTPException) -> web.Response:
-    """The router's 404 or 405 in the JSON error body; a 405 keeps its ``Allow``."""
-    allow = exc.headers.get("Allow")
-    if exc.status == 405 and allow:
-        detail = f"{request.method} is not allowed on {request.path}; allowed: {allow}"
-        return _error(405, detail, {"Allow": allow})
-    return _error(exc.status, exc.reason)
-
-
-async def _damaged(
-    request: web.Request, fault: Fault, answer: web.StreamResponse
-) -> web.StreamResponse:
-    """``answer`` damaged on the wire: its body trickled out slowly, or cut short."""
-    if not isinstance(answer, web.Response) or not isinstance(answer.body, bytes):
-        return answer
-    damaged = web.StreamResponse(status=answer.status, headers=answer.headers)
-    return await send_damaged(
-        request, damaged, answer.body, kind=fault.kind, delay=fault.delay, chunk=256
-    )
-
-
-def _fault_response(request: web.Request, fault: Fault) -> web.Response:
-    if fault.kind == "reset":
-        return reset(request)
-    if fault.kind == "malformed":
-        return web.Response(body=_MALFORMED_BODY, content_type="application/json")
-    status = fault.resolved_status()
-    retry_after = fault.retry_after_header()
-    headers = {"Retry-After": retry_after} if retry_after is not None else None
-    if fault.kind == "html":
-        return web.Response(
-            text=_HTML_BODY.format(status=status, phrase=_reason(status)),
-            status=status,
-            content_type="text/html",
-            headers=headers,
-        )
-    return _error(status, f"Injected fault: HTTP {status}", headers)
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
+    def _build_app(self) -> web.Application:
+        return self._pipeline.build_app()
 
 
 def _snapshot_bound(value: TimeInput | str | None) -> int | None:
