@@ -8,7 +8,7 @@ independent reference server that the clients are tested against.
 """
 
 from edu_async_core.emulation.faults import ArmedFaults, FaultLike, retry_after_value
-from edu_async_core.emulation.records import RequestLog
+from edu_async_core.emulation.request_log import RequestLog
 from edu_async_core.emulation.server import (
     AppServer,
     AsyncServerContext,
