@@ -18,7 +18,7 @@ from edu_async_core.validation import path_segment, require_str
 
 from .. import defaults
 from ..admin import AdminSession
-from . import records
+from . import output_records
 
 
 @contextlib.asynccontextmanager
@@ -74,8 +74,8 @@ async def keys(args: argparse.Namespace, out: Output) -> int:
     async with admin_session(args) as admin:
         if action == "list":
             for key in await admin.api_keys.list():
-                record = records.key_record(key)
-                out.record(record, records.key_text(record))
+                record = output_records.key_record(key)
+                out.record(record, output_records.key_text(record))
             return ExitCode.OK
         if action == "revoke":
             await admin.api_keys.revoke(args.key_id)
@@ -87,8 +87,8 @@ async def keys(args: argparse.Namespace, out: Output) -> int:
             created = await admin.api_keys.rotate(args.key_id)
     assert secret_path is not None
     write_secret_file(secret_path, created.api_key)
-    record = {**records.key_record(created), "secret_file": secret_path}
-    out.record(record, records.key_text(record) + f"  secret written to {secret_path}")
+    record = {**output_records.key_record(created), "secret_file": secret_path}
+    out.record(record, output_records.key_text(record) + f"  secret written to {secret_path}")
     return ExitCode.OK
 
 
@@ -99,8 +99,8 @@ async def webhooks(args: argparse.Namespace, out: Output) -> int:
     async with admin_session(args) as admin:
         if action == "list":
             for hook in await admin.webhooks.list():
-                record = records.webhook_record(hook)
-                out.record(record, records.webhook_text(record))
+                record = output_records.webhook_record(hook)
+                out.record(record, output_records.webhook_text(record))
             return ExitCode.OK
         if action == "delete":
             await admin.webhooks.delete(args.webhook_id)
@@ -114,6 +114,7 @@ async def webhooks(args: argparse.Namespace, out: Output) -> int:
         )
     assert secret_path is not None
     write_secret_file(secret_path, created.secret)
-    record = {**records.webhook_record(created), "secret_file": secret_path}
-    out.record(record, records.webhook_text(record) + f"  signing secret written to {secret_path}")
+    record = {**output_records.webhook_record(created), "secret_file": secret_path}
+    note = f"  signing secret written to {secret_path}"
+    out.record(record, output_records.webhook_text(record) + note)
     return ExitCode.OK

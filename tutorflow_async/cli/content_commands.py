@@ -21,7 +21,7 @@ from ..content import ContentSession
 from ..errors import ExpansionFailed, ExpansionTimeoutError
 from ..journal import Journal
 from ..models import ExpansionResult, OutputType
-from . import records
+from . import output_records
 
 
 def content_session(args: argparse.Namespace, rate_limit: int | None = None) -> ContentSession:
@@ -222,9 +222,9 @@ async def _expand(
 
 def _report_outcome(out: Output, outcome: ExpansionOutcome, positions: list[int]) -> None:
     # Indexes are the file's place on the command line, not its place among valid files.
-    record = records.outcome_record(outcome)
+    record = output_records.outcome_record(outcome)
     record["index"] = positions[outcome.index]
-    out.record(record, records.outcome_text(outcome))
+    out.record(record, output_records.outcome_text(outcome))
 
 
 async def wait(args: argparse.Namespace, out: Output) -> int:
@@ -252,9 +252,9 @@ async def wait(args: argparse.Namespace, out: Output) -> int:
                 job_id, found, error = await finished
                 status = _wait_status(error)
                 outputs = found.outputs if found is not None else ()
-                record = records.wait_record(job_id, str(status), outputs, error)
+                record = output_records.wait_record(job_id, str(status), outputs, error)
                 ended.append((status, error))
-                out.record(record, records.wait_text(record, error))
+                out.record(record, output_records.wait_text(record, error))
         finally:
             for task in tasks:
                 task.cancel()
@@ -278,7 +278,7 @@ async def result(args: argparse.Namespace, out: Output) -> int:
     if args.raw:
         out.record(dict(found.raw))
         return ExitCode.OK
-    outputs = records.output_records(found.outputs)
+    outputs = output_records.output_records(found.outputs)
     record = {"job_id": found.job.id, "status": found.job.status, "outputs": outputs}
     lines = [f"{found.job.id}  {found.job.status}"]
     lines += [

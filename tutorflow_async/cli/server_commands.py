@@ -18,7 +18,7 @@ from edu_async_core.cli import (
 from .. import defaults
 from ..testing import EmulatorConfig, TutorFlowEmulator
 from ..webhooks import WebhookReceiver
-from . import records
+from . import output_records
 
 
 async def listen(args: argparse.Namespace, out: Output) -> int:
@@ -40,8 +40,8 @@ async def listen(args: argparse.Namespace, out: Output) -> int:
         async def consume() -> None:
             nonlocal seen
             async for delivery in receiver:
-                record = records.delivery_record(delivery)
-                out.record(record, records.delivery_text(record))
+                record = output_records.delivery_record(delivery)
+                out.record(record, output_records.delivery_text(record))
                 seen += 1
                 if args.max_events and seen >= args.max_events:
                     return

@@ -1,4 +1,4 @@
-"""JSON-safe records and one-line texts of what the TutorFlow commands print.
+"""JSON-safe output records and one-line texts of what the TutorFlow commands print.
 
 Built field by field from the models, never from a model's whole ``raw`` where a secret
 could sit (a created key's or webhook's answer carries one).
