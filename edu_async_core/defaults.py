@@ -67,33 +67,3 @@ CLI_PROGRESS_PLAIN_EVERY: Final = 5.0
 CLI_PROGRESS_BAR_WIDTH: Final = 24
 #: Port the emulator commands listen on unless told otherwise (0: any free port).
 CLI_EMULATOR_PORT: Final = 0
-
-# Webhook receiver (tutorflow_async.webhooks)
-# moved to tutorflow_async.defaults; kept here until tutorflow_async/webhooks imports them from there  # noqa: E501
-# Until then the values must equal those in tutorflow_async/defaults.py (tests/test_defaults.py
-# checks); delete this block once nothing imports them from here.
-#: Header carrying the hex HMAC-SHA256 of the raw body (doc).
-WEBHOOK_SIGNATURE_HEADER: Final = "X-Content-Integration-Signature"
-#: Header naming the event (doc); the signed body's ``event`` wins when both are present.
-WEBHOOK_EVENT_HEADER: Final = "X-Content-Integration-Event"
-#: Largest delivery body accepted, in bytes; larger ones are refused (413) before hashing.
-WEBHOOK_MAX_BODY_BYTES: Final = 1024 * 1024
-#: Delivery keys (job id, event, status) remembered to drop repeated deliveries.
-WEBHOOK_DEDUPE_SIZE: Final = 10_000
-#: Terminal events remembered per job, so a subscribe() after the event resolves at once.
-WEBHOOK_RECENT_EVENTS: Final = 10_000
-#: Events held for ``receiver.events()``; when full the oldest is dropped (and counted).
-WEBHOOK_QUEUE_SIZE: Final = 10_000
-#: Path the receiver's own aiohttp app serves.
-WEBHOOK_PATH: Final = "/webhooks"
-#: Seconds close() lets running on_event callbacks finish before cancelling them.
-WEBHOOK_CALLBACK_GRACE: Final = 5.0
-#: Seconds the served site waits for open connections when it stops.
-WEBHOOK_SHUTDOWN_TIMEOUT: Final = 1.0
-#: Seconds the whole request body may take to arrive once the headers are in; past it
-#: the delivery is answered 408 (a body trickled byte by byte no longer holds a handler).
-WEBHOOK_READ_TIMEOUT: Final = 10.0
-#: ``on_event`` callbacks running at once; a new event past it is answered 503.
-WEBHOOK_MAX_PENDING_CALLBACKS: Final = 100
-#: ``Retry-After`` seconds on a 503 answered because the callbacks are at their limit.
-WEBHOOK_BUSY_RETRY_AFTER: Final = 1
