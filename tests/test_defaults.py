@@ -11,6 +11,7 @@ from edu_async_core import defaults as core
 from nexttech_async import defaults as nexttech
 from tutorflow_async import defaults as tutorflow
 
+
 def constants(module: object) -> set[str]:
     return {name for name in vars(module) if name.isupper() and not name.startswith("_")}
 
