@@ -7,7 +7,7 @@ budget (``transport``, ``retry``), the per-credential rate limiter (``ratelimit`
 shared error hierarchy (``errors``), secrets that never print (``redaction``), the time
 seam (``clock``), the defaults both SDKs share (``defaults``; each SDK keeps its own in its
 ``defaults`` module), and what the emulators, pytest plugins and command-line tools of both
-SDKs share (``emulation``, ``pytest_support``, ``cli``).
+SDKs share (``emulation``, ``pytest_support``, ``cli_support``).
 """
 
 from .version import __version__ as __version__

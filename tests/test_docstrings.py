@@ -15,7 +15,7 @@ dotted path has no ``_``-prefixed part (``tutorflow_async.testing._wire`` is pri
   ``str`` or attrs generate, and not dunders).
 
 The core package has no ``__all__``: its public parts are its modules that have one
-(``cli``, ``pytest_support``, ``emulation``) and :data:`CORE_PUBLIC`, the classes the SDKs
+(``cli_support``, ``pytest_support``, ``emulation``) and :data:`CORE_PUBLIC`, the classes the SDKs
 re-export, take as arguments or raise (what ``docs/reference/edu_async_core.md`` shows).
 """
 

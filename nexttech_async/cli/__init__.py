@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edu_async_core import defaults as core_defaults
-from edu_async_core.cli import (
+from edu_async_core.cli_support import (
     CommandError,
     ExitCode,
     Output,

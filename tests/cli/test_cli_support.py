@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edu_async_core.cli import (
+from edu_async_core.cli_support import (
     CommandError,
     ExitCode,
     Output,

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Awaitable, Callable, Sequence
 
 from edu_async_core import defaults as core_defaults
-from edu_async_core.cli import (
+from edu_async_core.cli_support import (
     Output,
     add_listen_address,
     add_output_options,
@@ -20,8 +20,8 @@ from edu_async_core.cli import (
     non_negative_float,
     run,
 )
-from edu_async_core.cli import positive_float as _positive_float
-from edu_async_core.cli import positive_int as _positive_int
+from edu_async_core.cli_support import positive_float as _positive_float
+from edu_async_core.cli_support import positive_int as _positive_int
 
 from .. import defaults
 from ..models import OutputType, SourceType, WebhookEvent

@@ -12,7 +12,13 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 
-from edu_async_core.cli import CommandError, ExitCode, Output, read_secret, write_secret_file
+from edu_async_core.cli_support import (
+    CommandError,
+    ExitCode,
+    Output,
+    read_secret,
+    write_secret_file,
+)
 from edu_async_core.errors import InvalidArgumentError
 from edu_async_core.validation import path_segment, require_str
 

@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edu_async_core.cli import CommandError, ExitCode, Output, ProgressDisplay, read_secret
-from edu_async_core.cli import is_auth_error as _is_auth_error
+from edu_async_core.cli_support import CommandError, ExitCode, Output, ProgressDisplay, read_secret
+from edu_async_core.cli_support import is_auth_error as _is_auth_error
 from edu_async_core.errors import SDKError
 from edu_async_core.validation import path_segment
 

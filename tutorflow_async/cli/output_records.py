@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from edu_async_core.cli import error_record
+from edu_async_core.cli_support import error_record
 
 from ..bulk import ExpansionOutcome
 from ..errors import ExpansionFailed

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import contextlib
 
-from edu_async_core.cli import (
+from edu_async_core.cli_support import (
     CommandError,
     ExitCode,
     Output,
