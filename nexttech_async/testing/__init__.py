@@ -53,10 +53,11 @@ Wire behaviour, and the choices made where Next Tech's documentation is silent:
 """
 
 from ._config import NextTechEmulatorConfig, TimeResolution
+from ._emulator import NextTechEmulator, RequestCallback
 from ._faults import Fault, FaultKind
+from ._observations import EmulatorCounters, LoggedRequest
 from ._pages import PageSchedule
 from ._store import Bounds, UnknownItemError
-from .emulator import EmulatorCounters, LoggedRequest, NextTechEmulator, RequestCallback
 
 __all__ = [
     "Bounds",

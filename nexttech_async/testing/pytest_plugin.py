@@ -43,8 +43,8 @@ import pytest
 import nexttech_async as nt
 from edu_async_core.pytest_support import EmulatorMarker, async_fixture
 from nexttech_async.testing._config import NextTechEmulatorConfig
+from nexttech_async.testing._emulator import NextTechEmulator
 from nexttech_async.testing._faults import Fault
-from nexttech_async.testing.emulator import NextTechEmulator
 
 __all__ = [
     "MARKER",

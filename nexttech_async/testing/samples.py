@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .emulator import NextTechEmulator
+from ._emulator import NextTechEmulator
 
 __all__ = ["LEVELS", "SAMPLE_START", "add_sample_contents", "add_sample_grades"]
 

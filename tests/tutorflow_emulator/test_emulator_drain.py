@@ -15,9 +15,8 @@ import sys
 SCRIPT = """
 import asyncio
 
-from tutorflow_async.testing.config import EmulatorConfig
-from tutorflow_async.testing.records import Counters
-from tutorflow_async.testing.webhooks import WebhookSender
+from tutorflow_async.testing import Counters, EmulatorConfig
+from tutorflow_async.testing._webhooks import WebhookSender
 
 
 async def main() -> None:

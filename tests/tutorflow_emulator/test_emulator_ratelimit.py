@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from tutorflow_async.testing import EmulatorConfig, TutorFlowEmulator
-from tutorflow_async.testing.ratelimit import SlidingWindowLimiter, max_in_window
+from tutorflow_async.testing._admission import AdmissionWindow, max_in_window
 
 
 def test_max_in_window_uses_half_open_windows() -> None:
@@ -20,7 +20,7 @@ def test_max_in_window_uses_half_open_windows() -> None:
 
 
 def test_limiter_admits_up_to_the_limit_then_says_when() -> None:
-    limiter = SlidingWindowLimiter(window=10.0)
+    limiter = AdmissionWindow(window=10.0)
     assert [limiter.check("k", 3, t).admitted for t in (0.0, 1.0, 2.0)] == [True] * 3
     refused = limiter.check("k", 3, 2.5)
     assert not refused.admitted
@@ -34,7 +34,7 @@ def test_limiter_admits_up_to_the_limit_then_says_when() -> None:
 
 
 def test_retry_after_is_at_least_one_second() -> None:
-    limiter = SlidingWindowLimiter(window=0.2)
+    limiter = AdmissionWindow(window=0.2)
     assert limiter.check("k", 1, 0.0).admitted
     assert limiter.check("k", 1, 0.1).retry_after == 1
 

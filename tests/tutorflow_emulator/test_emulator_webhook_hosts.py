@@ -14,7 +14,7 @@ from webhook_endpoint import Endpoint, serving_endpoint
 from yarl import URL
 
 from tutorflow_async.testing import EmulatorConfig, TutorFlowEmulator
-from tutorflow_async.testing.webhooks import loopback_refusal
+from tutorflow_async.testing._webhooks import loopback_refusal
 
 FAST = EmulatorConfig(
     queued_seconds=0.0,

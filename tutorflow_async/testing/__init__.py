@@ -46,11 +46,11 @@ It can also misbehave the ways those thin pages allow, all off by default (see
 :data:`MISSING`. Hanging polls and huge ``Retry-After`` values are :class:`Fault` kinds.
 """
 
+from tutorflow_async.testing._config import EmulatorConfig, StatusCase
+from tutorflow_async.testing._emulator import TutorFlowEmulator
+from tutorflow_async.testing._faults import Fault, FaultKind
+from tutorflow_async.testing._observations import Counters, FailedDelivery, IssuedKey, RequestRecord
 from tutorflow_async.testing._state import MISSING, Missing
-from tutorflow_async.testing.config import EmulatorConfig, StatusCase
-from tutorflow_async.testing.emulator import TutorFlowEmulator
-from tutorflow_async.testing.faults import Fault, FaultKind
-from tutorflow_async.testing.records import Counters, FailedDelivery, IssuedKey, RequestRecord
 
 __all__ = [
     "MISSING",

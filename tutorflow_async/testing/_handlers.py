@@ -17,6 +17,7 @@ from typing import Any, Literal
 import attrs
 
 from tutorflow_async.testing import _auth, _wire
+from tutorflow_async.testing._config import EmulatorConfig
 from tutorflow_async.testing._routing import Template
 from tutorflow_async.testing._state import (
     OUTPUT_RESOURCE_TYPES,
@@ -28,7 +29,6 @@ from tutorflow_async.testing._state import (
     ExpansionRequest,
     NotFoundError,
 )
-from tutorflow_async.testing.config import EmulatorConfig
 
 AuthKind = Literal["none", "admin", "key"]
 MAX_IDEMPOTENCY_KEY_LENGTH = 255

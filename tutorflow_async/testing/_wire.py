@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from tutorflow_async.testing._config import StatusCase
 from tutorflow_async.testing._state import (
     GENERATION_FAILED,
     MISSING,
@@ -20,7 +21,6 @@ from tutorflow_async.testing._state import (
     StatusOverride,
     Webhook,
 )
-from tutorflow_async.testing.config import StatusCase
 
 JSON = dict[str, Any]
 

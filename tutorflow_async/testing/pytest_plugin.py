@@ -38,10 +38,10 @@ import pytest
 
 import tutorflow_async as tf
 from edu_async_core.pytest_support import EmulatorMarker, async_fixture
-from tutorflow_async.testing.config import EmulatorConfig
-from tutorflow_async.testing.emulator import TutorFlowEmulator
-from tutorflow_async.testing.faults import Fault
-from tutorflow_async.testing.records import IssuedKey
+from tutorflow_async.testing._config import EmulatorConfig
+from tutorflow_async.testing._emulator import TutorFlowEmulator
+from tutorflow_async.testing._faults import Fault
+from tutorflow_async.testing._observations import IssuedKey
 from tutorflow_async.webhooks import WebhookReceiver
 
 __all__ = [

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from tutorflow_async.testing._config import EmulatorConfig
+from tutorflow_async.testing._observations import Counters, FailedDelivery
 from tutorflow_async.testing._state import Webhook
-from tutorflow_async.testing.config import EmulatorConfig
-from tutorflow_async.testing.records import Counters, FailedDelivery
 
 __all__ = ["WebhookSender", "loopback_refusal", "sign"]
 

@@ -35,7 +35,7 @@ from ._query import Filters
 from ._store import Bounds, ItemStore, Kind, MetadataInput, clone_json, metadata_pairs
 from ._time import TimeInput, parse_iso_millis, seconds_from_millis, to_millis, truncate_to_second
 
-__all__ = ["EmulatorCounters", "LoggedRequest", "NextTechEmulator", "RequestCallback"]
+__all__ = ["NextTechEmulator", "RequestCallback"]
 
 RequestCallback = Callable[["NextTechEmulator", int], object]
 """Called as ``callback(emulator, request_number)`` before a ``/v1`` request is answered.

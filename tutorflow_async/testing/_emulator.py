@@ -27,6 +27,9 @@ from edu_async_core.emulation import (
     send_damaged,
 )
 from tutorflow_async.testing import _auth, _wire
+from tutorflow_async.testing._admission import AdmissionWindow
+from tutorflow_async.testing._config import EmulatorConfig
+from tutorflow_async.testing._faults import IN_TRANSIT_KINDS, Fault, FaultPlan
 from tutorflow_async.testing._handlers import (
     Call,
     Endpoints,
@@ -34,17 +37,14 @@ from tutorflow_async.testing._handlers import (
     Route,
     error_reply,
 )
+from tutorflow_async.testing._observations import Counters, FailedDelivery, IssuedKey, RequestRecord
 from tutorflow_async.testing._routing import (
     UNMATCHED,
     decoded_segments,
     split_raw_target,
 )
 from tutorflow_async.testing._state import MISSING, EmulatorState, Job, StatusOverride
-from tutorflow_async.testing.config import EmulatorConfig
-from tutorflow_async.testing.faults import IN_TRANSIT_KINDS, Fault, FaultPlan
-from tutorflow_async.testing.ratelimit import SlidingWindowLimiter
-from tutorflow_async.testing.records import Counters, FailedDelivery, IssuedKey, RequestRecord
-from tutorflow_async.testing.webhooks import WebhookSender
+from tutorflow_async.testing._webhooks import WebhookSender
 
 __all__ = ["MISSING", "TutorFlowEmulator"]
 
@@ -91,7 +91,7 @@ class TutorFlowEmulator(AsyncServerContext):
         self._tokens = _auth.AdminTokens()
         self._endpoints = Endpoints(self._state, cfg, self._tokens)
         self._faults = FaultPlan(cfg.seed)
-        self._limiter = SlidingWindowLimiter(cfg.rate_limit_window)
+        self._limiter = AdmissionWindow(cfg.rate_limit_window)
         self._webhooks = WebhookSender(cfg, self.counters)
         self._log: RequestLog[RequestRecord] = RequestLog(cfg.request_log_limit)
         # The job clock: wall time that advances with the monotonic clock, plus whatever

@@ -1,4 +1,5 @@
-"""What the emulator observed: counters and the request log that tests assert on."""
+"""What the emulator observed and handed out: counters, request records, failed webhook
+deliveries and issued keys, the records tests assert on."""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""The emulator's per-key sliding-window rate limiter, and the audit of what it admitted."""
+"""The emulator's side of the rate limit: per key, which requests a sliding window admits.
+
+Not to be confused with the SDK's client-side limiter (``edu_async_core.ratelimit``), which
+paces a client's own requests; this one is the server that answers 429 when a client
+does not pace them, and keeps what it admitted so tests can check how close a client came.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import math
 
 import attrs
 
-__all__ = ["Decision", "SlidingWindowLimiter", "max_in_window"]
+__all__ = ["AdmissionWindow", "Decision", "max_in_window"]
 
 
 @attrs.frozen
@@ -34,7 +39,7 @@ def max_in_window(timestamps: list[float], window: float) -> int:
     return best
 
 
-class SlidingWindowLimiter:
+class AdmissionWindow:
     """Admits a request when fewer than ``limit`` were admitted within the last window.
 
     Keeps every admitted timestamp per key (a float each), both to decide admission and so
