@@ -1,6 +1,6 @@
 """The emulator's endpoints as plain functions from a parsed request to a reply.
 
-No aiohttp here: the server glue (``emulator.py``) reads the request, applies faults and
+No aiohttp here: the server glue (``_emulator.py``) reads the request, applies faults and
 the rate limit, and turns a :class:`Reply` into a response. Keeping the endpoints pure makes
 "run the handler, then replace its answer" (``after_commit`` faults) trivial.
 """
