@@ -37,11 +37,9 @@ import yarl
 import tutorflow_async as tf
 from benchmarks.cpu_per_request import API_KEY, BODY, HEADERS, JOB_ID, PATH, Clients, server_app
 from benchmarks.support import ServerProcess, interleaved_rounds, run_concurrently
-from edu_async_core.converter import fast_reader
 from edu_async_core.errors import RequestContext
-from edu_async_core.responses import Response
-from edu_async_core.session import structure
-from edu_async_core.transport import encode_query, ensure_json_object
+from edu_async_core.reading import ModelReader, Response, ensure_json_object
+from edu_async_core.transport import encode_query
 from edu_async_core.validation import path_segment
 from tutorflow_async.errors import FAMILY
 from tutorflow_async.models import ExpansionJob, converter, normalize_job
@@ -61,8 +59,10 @@ def steps() -> dict[str, float]:
     job = normalize_job(document)
     headers = {"User-Agent": "x", "Accept": "application/json", **HEADERS}
     logger = logging.getLogger("tutorflow_async")
-    read_fast = fast_reader(converter, ExpansionJob)
-    slow_hook = converter.get_structure_hook(ExpansionJob).slow  # type: ignore[attr-defined]
+    hook: Any = converter.get_structure_hook(ExpansionJob)
+    read_fast, slow_hook = hook.fast, hook.slow
+    reader = ModelReader(converter, ExpansionJob, FAMILY)
+    response = Response(200, {}, body, context)
 
     def response_json() -> object:
         return Response(200, {}, body, context).json(FAMILY)
@@ -93,12 +93,7 @@ def steps() -> dict[str, float]:
         "converter.structure(job, ExpansionJob)": best_us(
             lambda: converter.structure(job, ExpansionJob), number=5_000
         ),
-        "structure(...) wrapper total": best_us(
-            lambda: structure(
-                converter, job, ExpansionJob, Response(200, {}, body, context), FAMILY
-            ),
-            number=5_000,
-        ),
+        "ModelReader.read (read_job's model step)": best_us(lambda: reader.read(job, response)),
     }
     return out
 

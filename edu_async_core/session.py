@@ -11,7 +11,7 @@ import cattrs
 from . import defaults
 from .errors import ErrorFamily
 from .hooks import Hooks
-from .responses import Response
+from .reading import ModelReader, Response
 from .transport import Transport, TransportConfig
 from .validation import from_env
 
@@ -39,30 +39,12 @@ def structure(
     response: Response,
     errors: ErrorFamily,
 ) -> T:
-    """``data`` read as ``cls``; anything unreadable becomes the SDK's bad-response error."""
-    try:
-        return converter.structure(data, cls)
-    except Exception as exc:  # cattrs raises ExceptionGroups, TypeErrors, KeyErrors...
-        detail = _describe(exc)
-        raise errors.bad_response(
-            f"unexpected {cls.__name__} in response: {detail}",
-            status=response.status,
-            context=response.context,
-        ) from None
+    """``data`` read as ``cls``; anything unreadable becomes the SDK's bad-response error.
 
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup):
-        parts = [_describe(e) for e in exc.exceptions[:3]]
-        return "; ".join(_notes(exc)[:1] + parts)
-    text = f"{type(exc).__name__}: {exc}"
-    notes = _notes(exc)
-    return f"{notes[0]}: {text}" if notes else text
-
-
-def _notes(exc: BaseException) -> list[str]:
-    # cattrs explains where in the document a value failed in the exception's notes.
-    return [str(n) for n in getattr(exc, "__notes__", ())]
+    Kept for existing callers: the SDKs build a :class:`~edu_async_core.reading.ModelReader`
+    once per model and call its ``read`` instead.
+    """
+    return ModelReader(converter, cls, errors).read(data, response)
 
 
 class BaseSession:

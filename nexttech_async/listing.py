@@ -7,9 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from edu_async_core.converter import fast_reader, generated_reader
-from edu_async_core.responses import Response
-from edu_async_core.session import structure
+from edu_async_core.reading import ModelReader, Response
 
 from .cursor import Bound, CursorState, Query, WalkRange, plan
 from .errors import FAMILY, InvalidArgumentError
@@ -70,8 +68,7 @@ class Listing(Generic[M]):
         self._path = path
         self._model = model
         self._kind = kind
-        self._quick_read = fast_reader(converter, model)
-        self._walk_read = generated_reader(converter, model)
+        self._reader = ModelReader(converter, model, FAMILY)
         self._operation = f"{kind}.list"
 
     def _user_filter(self, remote_user_id: str | None) -> str | None:
@@ -109,7 +106,8 @@ class Listing(Generic[M]):
         )
         query = plan(CursorState(), rng)  # a walk's first query is exactly this page
         items, response = await self.fetch(query, filters)
-        return [self._quick_read(item) or self.structure(item, response) for item in items]
+        read = self._reader.read
+        return [read(item, response) for item in items]
 
     def iterate(
         self,
@@ -203,11 +201,10 @@ class Listing(Generic[M]):
         return Walk(
             kind=self._kind,
             fetch=self.fetch,
-            structure=self.structure,
+            structure=self._reader.read,
             rng=rng,
             filters=filters,
             state=state,
-            quick_read=self._walk_read,
             prefetch=prefetch,
         )
 
@@ -250,4 +247,4 @@ class Listing(Generic[M]):
         ``response`` is the answer it came in, named in the error: an item that does not
         fit the model raises the SDK's ``BadResponseError`` with the status and request.
         """
-        return structure(converter, item, self._model, response, FAMILY)
+        return self._reader.read(item, response)

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from edu_async_core.converter import make_converter, snake_case
+from edu_async_core.reading import make_converter, snake_case
 
 
 def _raw() -> Any:

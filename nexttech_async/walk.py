@@ -15,8 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from edu_async_core.readers import MISS
-from edu_async_core.responses import Response
+from edu_async_core.reading import Response
 
 from .cursor import CursorState, ItemRef, Query, WalkRange, advance, plan
 from .errors import FAMILY
@@ -28,9 +27,8 @@ M = TypeVar("M")
 
 FetchPage = Callable[[Query, Filters], Awaitable[tuple[list[Any], Response]]]
 Structure = Callable[[Any, Response], M]
-QuickRead = Callable[[Any], Any]
-"""A model of the usual shape in one pass, or ``MISS`` (or an exception): then
-``Structure`` reads it (see ``edu_async_core.converter.generated_reader``)."""
+"""One raw item of a page and the answer it came in, read as the model, or the SDK's
+typed bad response (the listing's ``ModelReader.read``)."""
 
 logger = logging.getLogger("nexttech_async")
 
@@ -193,13 +191,11 @@ class Walk(AsyncWalk[M]):
         rng: WalkRange,
         filters: Filters,
         state: CursorState | None = None,
-        quick_read: QuickRead | None = None,
         prefetch: bool = False,
     ) -> None:
         self.kind = kind
         self._fetch = fetch
         self._structure = structure
-        self._quick_read = quick_read or _never
         self.range = rng
         self.filters = filters
         self._state = state or CursorState()
@@ -232,16 +228,7 @@ class Walk(AsyncWalk[M]):
             await self._turn_page()
             i = 0
         self._next = i + 1
-        raw = self._page[i]
-        try:
-            model = self._quick_read(raw)
-        except Exception:  # odd data: the full path below says what is wrong with it
-            model = MISS
-        if model is MISS:
-            assert self._response is not None
-            model = self._structure(raw, self._response)
-        result: M = model
-        return result
+        return self._structure(self._page[i], self._response)  # type: ignore[arg-type]
 
     async def next_with_ref(self) -> tuple[M, ItemRef]:
         """The next item and what the cursor knows of it (its id and second); a sharded
@@ -339,10 +326,6 @@ class Walk(AsyncWalk[M]):
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-
-
-def _never(_: Any) -> Any:
-    return MISS
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

@@ -6,13 +6,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from edu_async_core import defaults as core_defaults
-from edu_async_core.responses import Response
-from edu_async_core.session import structure
-from edu_async_core.transport import ensure_json_object
+from edu_async_core.reading import ModelReader, Response, ensure_json_object
 
 from . import defaults, idempotency
 from .checks import from_env, path_segment, positive_int, require_str, str_list
 from .errors import FAMILY, InvalidArgumentError
+from .expansions import read_result
 from .models import (
     ApiKey,
     CreatedApiKey,
@@ -22,7 +21,6 @@ from .models import (
     WebhookEvent,
     converter,
     normalize_key,
-    normalize_result,
     without_secrets,
 )
 
@@ -30,6 +28,11 @@ if TYPE_CHECKING:
     from edu_async_core.transport import Transport
 
 T = TypeVar("T")
+
+_API_KEY = ModelReader(converter, ApiKey, FAMILY)
+_CREATED_API_KEY = ModelReader(converter, CreatedApiKey, FAMILY)
+_WEBHOOK = ModelReader(converter, Webhook, FAMILY)
+_CREATED_WEBHOOK = ModelReader(converter, CreatedWebhook, FAMILY)
 
 _LIST_KEYS = ("data", "items", "results", "apiKeys", "webhooks")
 
@@ -54,9 +57,9 @@ def _list_items(response: Response, what: str) -> list[Any]:
     return [without_secrets(item) if isinstance(item, dict) else item for item in value]
 
 
-def _with_secret(response: Response, cls: type[T], document: dict[str, Any]) -> T:
+def _with_secret(response: Response, reader: ModelReader[T], document: dict[str, Any]) -> T:
     """Read a secret-bearing model, keeping the secret out of its ``raw``."""
-    obj = structure(converter, document, cls, response, FAMILY)
+    obj = reader.read(document, response)
     object.__setattr__(obj, "raw", without_secrets(document))
     return obj
 
@@ -80,7 +83,7 @@ class ApiKeys:
             "POST", f"{self._org_path()}/api-keys", json_body=body, operation="api_keys.create"
         )
         document = normalize_key(ensure_json_object(response, "a created key", FAMILY))
-        return _with_secret(response, CreatedApiKey, document)
+        return _with_secret(response, _CREATED_API_KEY, document)
 
     async def list(self) -> list[ApiKey]:
         """Metadata of every key (never the secrets)."""
@@ -88,9 +91,7 @@ class ApiKeys:
             "GET", f"{self._org_path()}/api-keys", operation="api_keys.list"
         )
         return [
-            structure(converter, normalize_key(item), ApiKey, response, FAMILY)
-            if isinstance(item, dict)
-            else structure(converter, item, ApiKey, response, FAMILY)
+            _API_KEY.read(normalize_key(item) if isinstance(item, dict) else item, response)
             for item in _list_items(response, "API keys")
         ]
 
@@ -101,7 +102,7 @@ class ApiKeys:
         document = normalize_key(ensure_json_object(response, "a rotated key", FAMILY))
         if document.get("id") is None:
             document["id"] = document["keyId"] = key_id
-        return _with_secret(response, CreatedApiKey, document)
+        return _with_secret(response, _CREATED_API_KEY, document)
 
     async def revoke(self, key_id: str) -> None:
         """Revoke ``key_id``; requests with it fail with ``InvalidApiKeyError`` from now on."""
@@ -133,7 +134,7 @@ class Webhooks:
             operation="webhooks.create",
         )
         document = ensure_json_object(response, "a created webhook", FAMILY)
-        return _with_secret(response, CreatedWebhook, document)
+        return _with_secret(response, _CREATED_WEBHOOK, document)
 
     async def list(self) -> list[Webhook]:
         """Every webhook subscription of the organization (never the signing secrets).
@@ -144,10 +145,7 @@ class Webhooks:
         response = await self._transport.request(
             "GET", f"{self._org_path()}/webhooks", operation="webhooks.list"
         )
-        return [
-            structure(converter, item, Webhook, response, FAMILY)
-            for item in _list_items(response, "webhooks")
-        ]
+        return [_WEBHOOK.read(item, response) for item in _list_items(response, "webhooks")]
 
     async def delete(self, webhook_id: str) -> None:
         """Delete the subscription ``webhook_id``: no more deliveries go to its URL.
@@ -198,7 +196,4 @@ class Exports:
             require_document=True,
             operation="exports.create",
         )
-        document = ensure_json_object(response, "an export result", FAMILY)
-        result = structure(converter, normalize_result(document), ExpansionResult, response, FAMILY)
-        object.__setattr__(result, "raw", document)
-        return result
+        return read_result(response, "an export result")

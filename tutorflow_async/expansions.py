@@ -7,11 +7,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from edu_async_core.converter import fast_reader
 from edu_async_core.errors import SDKError
-from edu_async_core.responses import Response
-from edu_async_core.session import structure
-from edu_async_core.transport import ensure_json_object
+from edu_async_core.reading import ModelReader, Response, ensure_json_object
 
 from . import defaults, idempotency
 from .checks import path_segment, shown, str_list
@@ -108,28 +105,22 @@ def prepare_create(
     return body, key
 
 
-_read_job_fast = fast_reader(converter, ExpansionJob)
+_JOB = ModelReader(converter, ExpansionJob, FAMILY)
+_RESULT = ModelReader(converter, ExpansionResult, FAMILY)
 
 
 def read_job(response: Response) -> ExpansionJob:
     """A job from a create or status answer, in either documented shape; anything else is
     the SDK's ``BadResponseError``."""
     document = ensure_json_object(response, "an expansion job", FAMILY)
-    data = normalize_job(document)
-    job = _read_job_fast(data)  # every poll comes here: the documented shape in one pass
-    return job if job is not None else structure(converter, data, ExpansionJob, response, FAMILY)
+    return _JOB.read(normalize_job(document), response)  # every poll comes here
 
 
-_read_result_fast = fast_reader(converter, ExpansionResult)
-
-
-def read_result(response: Response) -> ExpansionResult:
-    """The result endpoint's answer (the whole document kept in ``raw``)."""
-    document = ensure_json_object(response, "an expansion result", FAMILY)
-    data = normalize_result(document)
-    result = _read_result_fast(data)
-    if result is None:
-        result = structure(converter, data, ExpansionResult, response, FAMILY)
+def read_result(response: Response, what: str = "an expansion result") -> ExpansionResult:
+    """The result endpoint's answer (the whole document kept in ``raw``); an export answers
+    the same shape (``what`` names it in the error)."""
+    document = ensure_json_object(response, what, FAMILY)
+    result = _RESULT.read(normalize_result(document), response)
     object.__setattr__(result, "raw", document)
     return result
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from edu_async_core.converter import camel_case, make_converter
+from edu_async_core.reading import camel_case, make_converter
 from edu_async_core.redaction import Secret
 
 from .statuses import StatusMeaning, meaning

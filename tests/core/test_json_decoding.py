@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edu_async_core import responses
+from edu_async_core.reading import responses
 from edu_async_core.errors import RequestContext
 from tutorflow_async.errors import FAMILY, BadResponseError
 

@@ -1,10 +1,11 @@
 """The generated readers agree with cattrs: same model, or they step aside.
 
-Every model hook tries a generated reader first (``edu_async_core/readers.py``) and falls
-back to cattrs. Hypothesis mutates valid documents (fields dropped, nulled, retyped,
-added) and checks, for each model, that whenever the fast reader returns a model, the
-cattrs path returns an equal one whose every field has the same type and the same
-``raw`` mapping; and that the hook as a whole behaves like cattrs alone.
+Every model hook tries a generated reader first (``edu_async_core/reading/generated.py``)
+and falls back to cattrs; ``ModelReader`` tries each half once. Hypothesis mutates valid
+documents (fields dropped, nulled, retyped, added) and checks, for each model, that
+whenever the fast reader returns a model, the cattrs path returns an equal one whose
+every field has the same type and the same ``raw`` mapping; and that the hook as a
+whole behaves like cattrs alone.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from json_mutations import mutated
 
 import nexttech_async as nt
 import tutorflow_async as tf
-from edu_async_core.converter import fast_reader, make_converter, snake_case, to_datetime
-from edu_async_core.readers import MISS, _slot_setters
+from edu_async_core.errors import RequestContext
+from edu_async_core.reading import ModelReader, Response, make_converter, snake_case, to_datetime
+from edu_async_core.reading.generated import MISS, _slot_setters
 from nexttech_async.models import converter as nt_converter
 from tutorflow_async.models import converter as tf_converter
 from tutorflow_async.models import normalize_job, normalize_result
@@ -169,12 +171,17 @@ def test_api_key(doc: Any) -> None:
     check(tf_converter, tf.ApiKey, doc)
 
 
+def fast(conv: cattrs.Converter, cls: type[Any], data: Any) -> Any:
+    """What the generated reader alone gives: the model, or None where it steps aside."""
+    got = outcome(halves(conv, cls)[0], data)
+    return None if got is MISS or isinstance(got, Exception) else got
+
+
 def test_the_usual_shapes_take_the_fast_path() -> None:
-    read_content = fast_reader(nt_converter, nt.Content)
-    content = read_content(CONTENT)
+    content = fast(nt_converter, nt.Content, CONTENT)
     assert content is not None and content.raw is CONTENT
     assert content.created_at == to_datetime(CONTENT["created_at"])
-    job = fast_reader(tf_converter, tf.ExpansionJob)(normalize_job(JOB))
+    job = fast(tf_converter, tf.ExpansionJob, normalize_job(JOB))
     assert job is not None and job.outputs[0].error == tf.models.ErrorDetail(message="boom")
     assert job.updated_at == dt.datetime(2026, 1, 1, 0, 0, 30, tzinfo=dt.UTC)
 
@@ -192,7 +199,7 @@ def test_the_usual_shapes_take_the_fast_path() -> None:
 )
 def test_unusual_shapes_are_left_to_cattrs(changed: dict[str, Any]) -> None:
     data = {**CONTENT, **changed}
-    assert fast_reader(nt_converter, nt.Content)(data) is None
+    assert fast(nt_converter, nt.Content, data) is None
     check(nt_converter, nt.Content, data)
 
 
@@ -225,3 +232,61 @@ def test_init_is_bypassed_only_where_it_would_just_store_the_values() -> None:
     assert hash(conv.structure({"a": 1}, Cached)) == hash(Cached(1))
     assert _slot_setters(Plain) is not None
     assert _slot_setters(Checked) is _slot_setters(Hooked) is _slot_setters(Cached) is None
+
+
+RESPONSE = Response(200, {}, b"", RequestContext("GET", "/x"))
+
+
+class Counted:
+    """A reader half that counts its calls."""
+
+    def __init__(self, read: Any) -> None:
+        self.read = read
+        self.calls = 0
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls += 1
+        return self.read(*args)
+
+
+def counted_reader(monkeypatch: pytest.MonkeyPatch) -> tuple[ModelReader[Any], Counted, Counted]:
+    reader = ModelReader(nt_converter, nt.Content, nt.errors.FAMILY)
+    fast_half, slow_half = Counted(reader._fast), Counted(reader._slow)
+    monkeypatch.setattr(reader, "_fast", fast_half)
+    monkeypatch.setattr(reader, "_slow", slow_half)
+    return reader, fast_half, slow_half
+
+
+@pytest.mark.parametrize(
+    ("data", "fast_calls", "slow_calls"),
+    [
+        (CONTENT, 1, 0),  # the usual shape: the generated reader alone
+        ({**CONTENT, "id": "7"}, 1, 1),  # it steps aside: cattrs, once
+        ({**CONTENT, "id": None}, 1, 1),  # cattrs refuses: a typed error, nothing retried
+    ],
+)
+def test_model_reader_tries_each_half_once(
+    monkeypatch: pytest.MonkeyPatch, data: Any, fast_calls: int, slow_calls: int
+) -> None:
+    reader, fast_half, slow_half = counted_reader(monkeypatch)
+    got = outcome(reader.read, data, RESPONSE)
+    assert (fast_half.calls, slow_half.calls) == (fast_calls, slow_calls)
+    assert isinstance(got, nt.Content | nt.BadResponseError)
+
+
+def test_model_reader_failures_are_the_family_s_bad_response() -> None:
+    reader = ModelReader(tf_converter, tf.ExpansionJob, tf.errors.FAMILY)
+    with pytest.raises(tf.BadResponseError) as info:
+        reader.read({"id": "j"}, RESPONSE)
+    error = info.value
+    assert str(error).startswith("unexpected ExpansionJob in response: ")
+    assert "status" in str(error)
+    assert (error.status, error.method, error.path) == (200, "GET", "/x")
+
+
+def test_models_without_a_generated_reader_are_read_by_their_hook() -> None:
+    reader = ModelReader(tf_converter, tf.CreatedApiKey, tf.errors.FAMILY)
+    key = reader.read({"apiKey": "s", "keyId": "k"}, RESPONSE)
+    assert key.api_key.reveal() == "s" and key.key_id == "k"
+    detail = ModelReader(tf_converter, tf.models.ErrorDetail, tf.errors.FAMILY)
+    assert detail.read("boom", RESPONSE).message == "boom"

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import attrs
 
-from edu_async_core.converter import to_datetime
+from edu_async_core.reading import to_datetime
 
 from ..errors import TutorFlowError
 from ..models import TERMINAL_STATUSES, JobStatus, WebhookEvent
