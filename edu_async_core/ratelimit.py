@@ -8,6 +8,11 @@ two requests ``limit`` slots apart reach the server at least a window apart, how
 slow the network or busy the event loop, and no window holds more than ``limit``.
 Waiters are served first come first served; a task cancelled while waiting takes
 nothing with it.
+
+:class:`SlidingWindowLimiter` and :class:`~edu_async_core.retry.RetryBudget` are the
+in-process implementations of :mod:`edu_async_core.limits`' protocols; a fleet of
+processes shares the same semantics through a :class:`~edu_async_core.limits.Fleet`
+(``edu_async_core.fleet.redis``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,17 @@ from collections.abc import AsyncIterator
 
 from . import defaults
 from .clock import SYSTEM_CLOCK, Clock
+from .limits import CredentialState
 from .retry import RetryBudget
+
+__all__ = [
+    "CredentialState",
+    "PausedPastDeadline",
+    "SlidingWindowLimiter",
+    "credential_id",
+    "next_grant_delay",
+    "shared_state",
+]
 
 
 def next_grant_delay(
@@ -81,10 +96,12 @@ class SlidingWindowLimiter:
 
     @property
     def limit(self) -> int:
+        """Requests allowed in any window."""
         return self._limit
 
     @property
     def in_flight(self) -> int:
+        """Slots taken whose requests have not finished yet."""
         return self._in_flight
 
     def lower_limit(self, limit: int) -> None:
@@ -175,8 +192,19 @@ class SlidingWindowLimiter:
         if self._queued:  # a waiter re-reads the state when it gets the lock anyway
             self._released.set()
 
+    def give_back(self) -> None:
+        """Return a slot whose request was never sent: it does not count against the window.
+
+        For a limiter that stands in front of another (a fleet's): the task got this slot
+        but was cancelled, or failed, before the one behind granted it.
+        """
+        self._in_flight -= 1
+        if self._queued:
+            self._released.set()
+
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
+        """Hold one slot for the body of an ``async with``."""
         await self.acquire()
         try:
             yield
@@ -190,16 +218,6 @@ class PausedPastDeadline(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"the key is paused for another {seconds:.1f}s")
         self.seconds = seconds
-
-
-class CredentialState:
-    """What every session using one credential shares: its limiter and its retry budget."""
-
-    __slots__ = ("__weakref__", "budget", "limiter")
-
-    def __init__(self, limiter: SlidingWindowLimiter | None, budget: RetryBudget) -> None:
-        self.limiter = limiter
-        self.budget = budget
 
 
 # Per event loop, because asyncio primitives belong to the loop they were first used on.

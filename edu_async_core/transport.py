@@ -41,13 +41,8 @@ from .hooks import (
     RateLimitWait,
     next_id,
 )
-from .ratelimit import (
-    CredentialState,
-    PausedPastDeadline,
-    SlidingWindowLimiter,
-    credential_id,
-    shared_state,
-)
+from .limits import CredentialState, Fleet, Limiter, LimitSettings, try_spend
+from .ratelimit import PausedPastDeadline, credential_id, shared_state
 from .responses import Response, api_error_from_response
 from .retry import (
     GAVE_UP_BUDGET,
@@ -119,6 +114,7 @@ class Transport:
         session: aiohttp.ClientSession | None = None,
         clock: Clock = SYSTEM_CLOCK,
         hooks: Hooks | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         url = errors.checked(check_base_url)(base_url)
         self._base = str(url).rstrip("/")
@@ -139,6 +135,8 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._state: CredentialState | None = None
+        #: Where the credential's limiter and budget live when shared beyond this process.
+        self._fleet = fleet
         self._closed = False
         # (method, path) -> (URL, context) of calls with no query, body or extra header;
         # both are immutable, so polls of a job share them. aiohttp copies the (shared,
@@ -166,7 +164,25 @@ class Transport:
 
     @property
     def state(self) -> CredentialState:
-        """The limiter and budget shared with every session of this credential."""
+        """The limiter and budget shared with every session of this credential.
+
+        With a fleet, every session of the credential in every process of the fleet;
+        otherwise every session of it on the running event loop.
+        """
+        if self._state is None and self._fleet is not None:
+            self._state = self._fleet.credential_state(
+                self._cred_id,
+                LimitSettings(
+                    limit=self.config.rate_limit_per_minute,
+                    window=self.config.rate_limit_window,
+                    margin=self.config.rate_limit_margin,
+                    budget_capacity=self.config.retry_budget,
+                    request_timeout=self.config.timeout,
+                    clock=self._clock,
+                    logger=self._logger,
+                    label=self.key_prefix or "",
+                ),
+            )
         if self._state is None:
             self._state = shared_state(
                 self._cred_id,
@@ -440,7 +456,7 @@ class Transport:
                 )
             failure, error = answer.failure, answer.error
             assert failure is not None and error is not None
-            if action is Action.RETRY and not state.budget.try_spend(decision.cost):
+            if action is Action.RETRY and not await try_spend(state.budget, decision.cost):
                 decision = attrs.evolve(decision, action=Action.RAISE, give_up=GAVE_UP_BUDGET)
             if decision.action is Action.RAISE:
                 if decision.give_up is not None:
@@ -458,7 +474,7 @@ class Transport:
 
     async def _take_slot(
         self,
-        limiter: SlidingWindowLimiter,
+        limiter: Limiter,
         deadline: float,
         context: RequestContext,
         attempt: int,
@@ -486,7 +502,7 @@ class Transport:
     async def _exchange(
         self,
         client: aiohttp.ClientSession,
-        limiter: SlidingWindowLimiter | None,
+        limiter: Limiter | None,
         method: str,
         url: yarl.URL,
         data: bytes | None,

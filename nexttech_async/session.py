@@ -12,6 +12,7 @@ import attrs
 
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
 from edu_async_core.hooks import Hook, Hooks, as_hooks
+from edu_async_core.limits import Fleet
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession, with_user_agent
 from edu_async_core.transport import Transport, TransportConfig
@@ -34,7 +35,9 @@ class NextTechSession(BaseSession):
     header, never in a URL. Next Tech documents no rate limit, so none is applied unless
     ``rate_limit_per_minute`` is given; 429 and 5xx are retried with backoff either way.
     ``hooks`` are callables (or a shared :class:`~edu_async_core.hooks.Hooks`) that hear
-    every attempt, retry and walk of the session.
+    every attempt, retry and walk of the session. ``fleet`` (e.g.
+    :class:`~edu_async_core.fleet.redis.RedisFleet`) shares the limiter, retry budget and
+    429 pauses of the credential with every other process given the same fleet.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class NextTechSession(BaseSession):
         config: TransportConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
         hooks: Hooks | Iterable[Hook] | Hook | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         token = secret_value(
             from_env(api_token, defaults.NEXTTECH_ENV_API_TOKEN, "api_token"), "api_token"
@@ -81,6 +85,7 @@ class NextTechSession(BaseSession):
             session=session,
             clock=clock,
             hooks=FAMILY.checked(as_hooks)(hooks),
+            fleet=fleet,
         )
         self.contents: Listing[Content] = Listing(self._transport, "/contents", Content, "contents")
         self.grades: Listing[Grade] = Listing(self._transport, "/grades", Grade, "grades")

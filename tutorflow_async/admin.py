@@ -18,6 +18,7 @@ import attrs
 
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
 from edu_async_core.hooks import Hook, Hooks, as_hooks
+from edu_async_core.limits import Fleet
 from edu_async_core.reading import ensure_json_object
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession, with_user_agent
@@ -46,7 +47,8 @@ class AdminSession(BaseSession):
 
     ``organization_id`` defaults to ``$TUTORFLOW_ORGANIZATION_ID``; it is needed only by
     the key and webhook endpoints. Build one from a JWT you hold, or log in with
-    ``AdminSession.login(email, password)``.
+    ``AdminSession.login(email, password)``. Admin calls are not rate limited; ``fleet``
+    shares this session's retry budget with every process given the same fleet.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class AdminSession(BaseSession):
         config: TransportConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
         hooks: Hooks | Iterable[Hook] | Hook | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         token = secret_value(jwt, "jwt")
         url = from_env(
@@ -80,6 +83,7 @@ class AdminSession(BaseSession):
             session=session,
             clock=clock,
             hooks=FAMILY.checked(as_hooks)(hooks),
+            fleet=fleet,
         )
         self.api_keys = ApiKeys(self._transport, self._org_path)
         self.webhooks = Webhooks(self._transport, self._org_path)

@@ -12,6 +12,7 @@ import attrs
 from edu_async_core import defaults as core_defaults
 from edu_async_core.clock import SYSTEM_CLOCK, Clock
 from edu_async_core.hooks import Hook, Hooks, as_hooks
+from edu_async_core.limits import Fleet
 from edu_async_core.redaction import Secret
 from edu_async_core.session import BaseSession, with_user_agent
 from edu_async_core.transport import Transport, TransportConfig
@@ -39,6 +40,8 @@ class ContentSession(BaseSession):
     ``$TUTORFLOW_API_BASE_URL`` (then ``https://api.tutorflow.io``). Every session of the
     same key in this process shares one rate limiter of ``rate_limit_per_minute``
     (``None`` turns our limiting off; the server still limits) and one retry budget.
+    ``fleet`` (e.g. :class:`~edu_async_core.fleet.redis.RedisFleet`), handed to every
+    session of every process using the key, shares them, and 429 pauses, across processes.
 
     Pass ``session=`` to reuse your own ``aiohttp.ClientSession``; it is then yours to
     close. Otherwise the session creates one and closes it in ``close()``/``async with``.
@@ -68,6 +71,7 @@ class ContentSession(BaseSession):
         max_interval: float = defaults.POLL_MAX_INTERVAL,
         ended_statuses: Iterable[str] = defaults.TUTORFLOW_ENDED_STATUSES,
         hooks: Hooks | Iterable[Hook] | Hook | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         check_wait_arguments(1.0, poll_interval, max_interval)
         if isinstance(ended_statuses, str) or not all(
@@ -105,6 +109,7 @@ class ContentSession(BaseSession):
             session=session,
             clock=clock,
             hooks=FAMILY.checked(as_hooks)(hooks),
+            fleet=fleet,
         )
         self.expansions = Expansions(self._transport)
         self._clock = clock
