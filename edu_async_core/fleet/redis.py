@@ -1,0 +1,567 @@
+"""A fleet on Redis: one key's rate limit, 429 pause and retry budget for many processes.
+
+Hand the same :class:`RedisFleet` configuration to every session of every process that
+uses the key (``ContentSession(key, fleet=RedisFleet("redis://host:6379/0"))``). It needs
+the ``[redis]`` extra (the ``redis`` package's asyncio client) and Redis 7 or Valkey.
+
+The semantics are those of :mod:`edu_async_core.ratelimit`, kept in Redis:
+
+- A slot is granted by one Lua script (``ACQUIRE``) on the server's clock (``TIME``): it
+  either records the slot as in flight, with a lease, or answers the milliseconds until
+  one can be granted, so a waiter sleeps exactly that long and asks again; it never spins.
+  ``RELEASE`` moves the slot into the window, where it counts for ``window + margin``
+  seconds from that moment. So any two requests ``limit`` grants apart reach the server a
+  window apart, whichever processes sent them.
+- Each process keeps an in-process :class:`~edu_async_core.ratelimit.SlidingWindowLimiter`
+  in front, and only the task at its head asks Redis: tasks of one process are served
+  first come first served, a process asks only for what its tasks are ready to send, and a
+  task cancelled while waiting holds nothing (a grant that lands after the cancellation
+  is handed back).
+- A lease is the request timeout plus ``lease_margin``. A slot whose lease ran out (its
+  process died) counts as if its request had been answered at the lease's end: it leaves
+  the window ``window + margin`` later and the key's budget is whole again.
+- A 429's pause is a key with an expiry (``decide(...).pause``, so capped by
+  ``max_retry_after``) that every acquire of every process respects.
+- The retry budget is one counter of spent tokens per key: a fleet draws ``capacity``
+  retries in all, not ``capacity`` per process. It forgets its spending after
+  ``budget_memory`` seconds without a spend.
+
+Keys are ``{prefix}:{<hash>}:...`` where ``<hash>`` is the start of
+:func:`~edu_async_core.ratelimit.credential_id` (a SHA-256 of the server and the secret):
+never the secret, nor its prefix. The braces are a Redis Cluster hash tag, so one key's
+entries live on one node. ``release()`` and ``pause()`` are synchronous in the limiter's
+protocol, so their Redis calls run as background tasks; ``await fleet.aclose()`` (or
+``async with RedisFleet(...)``) waits for them and closes the connections.
+
+Not handled yet: Redis being unreachable. A call whose limiter cannot reach Redis fails
+with ``redis``'s own ``ConnectionError``; a release that cannot reach it is logged and
+left to its lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import math
+import os
+import secrets
+import weakref
+from collections.abc import Awaitable
+from types import TracebackType
+from typing import Any, Final
+
+import redis.asyncio as aioredis
+
+from ..clock import Clock
+from ..limits import CredentialState, LimitSettings
+from ..ratelimit import PausedPastDeadline, SlidingWindowLimiter
+
+__all__ = [
+    "ACQUIRE",
+    "BUDGET_REFUND",
+    "BUDGET_SPEND",
+    "PAUSE",
+    "RELEASE",
+    "RedisBudget",
+    "RedisFleet",
+    "RedisLimiter",
+    "namespace",
+]
+
+_log: Final = logging.getLogger("edu_async_core.fleet")
+
+#: Why ``ACQUIRE`` said wait (its third value).
+GRANTED: Final = 0
+PAUSED: Final = 1
+WINDOW_FULL: Final = 2
+ALL_IN_FLIGHT: Final = 3
+
+_NOW_MS: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+#: KEYS: in-flight zset (slot -> lease end, ms), window zset (slot -> leaves the window,
+#: ms), pause key. ARGV: slot id, limit, window ms, lease ms.
+#: Returns {1, 0, 0, held, counted} for a grant, else {0, ms to wait, why, held, counted}.
+ACQUIRE: Final = (
+    _NOW_MS
+    + """
+local window = tonumber(ARGV[3])
+local lease = tonumber(ARGV[4])
+-- Slots whose lease ran out (their process died): answered at the lease's end.
+local lost = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES')
+for i = 1, #lost, 2 do
+  redis.call('ZADD', KEYS[2], 'GT', tonumber(lost[i + 1]) + window, lost[i])
+  redis.call('ZREM', KEYS[1], lost[i])
+end
+if #lost > 0 then redis.call('PEXPIRE', KEYS[2], window + lease) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local held = redis.call('ZCARD', KEYS[1])
+local counted = redis.call('ZCARD', KEYS[2])
+local paused = redis.call('PTTL', KEYS[3])
+if paused > 0 then return {0, paused, 1, held, counted} end
+local limit = tonumber(ARGV[2])
+if held + counted < limit then
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], window + lease)
+  return {1, 0, 0, held + 1, counted}
+end
+-- Slots in flight leave the window no sooner than a window from now: the slot that
+-- frees first is the window's entry at this rank, if the window has that many.
+local rank = held + counted - limit
+if rank >= counted then return {0, window, 3, held, counted} end
+local entry = redis.call('ZRANGE', KEYS[2], rank, rank, 'WITHSCORES')
+return {0, math.max(1, tonumber(entry[2]) - now), 2, held, counted}
+"""
+)
+
+#: KEYS: in-flight zset, window zset. ARGV: slot id, window ms, lease ms. The slot counts
+#: against the window from now (or later, if its lease already ran out and put it there).
+RELEASE: Final = (
+    _NOW_MS
+    + """
+local window = tonumber(ARGV[2])
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], 'GT', now + window, ARGV[1])
+redis.call('PEXPIRE', KEYS[2], window + tonumber(ARGV[3]))
+return 1
+"""
+)
+
+#: KEYS: pause key. ARGV: ms. Lengthens the pause, never shortens it; returns its ms left.
+PAUSE: Final = """
+local ms = tonumber(ARGV[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < ms then
+  redis.call('SET', KEYS[1], '1', 'PX', ms)
+  return ms
+end
+return left
+"""
+
+#: KEYS: tokens spent (absent: none). ARGV: cost, capacity, memory ms. 1 if spent, else 0.
+BUDGET_SPEND: Final = """
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+local cost = tonumber(ARGV[1])
+if spent + cost > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], spent + cost, 'PX', tonumber(ARGV[3]))
+return 1
+"""
+
+#: KEYS: tokens spent. ARGV: amount. Returns the tokens still spent.
+BUDGET_REFUND: Final = """
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+if spent <= 0 then return 0 end
+local left = math.max(0, spent - tonumber(ARGV[1]))
+if left == 0 then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], left, 'KEEPTTL')
+end
+return left
+"""
+
+
+def namespace(prefix: str, cred_id: str) -> str:
+    """The start of every Redis key of one credential: a hash, never the secret."""
+    return f"{prefix}:{{{cred_id[:32]}}}"
+
+
+def _ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+class _Scripts:
+    """The Lua scripts, registered on one client (EVALSHA, loaded again if flushed)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self.acquire = client.register_script(ACQUIRE)
+        self.release = client.register_script(RELEASE)
+        self.pause = client.register_script(PAUSE)
+        self.spend = client.register_script(BUDGET_SPEND)
+        self.refund = client.register_script(BUDGET_REFUND)
+
+
+class _Background:
+    """Redis calls nobody waits for (releases, pauses, refunds), kept until they end."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Awaitable[Any], what: str) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._done(t, what))
+
+    def _done(self, task: asyncio.Task[Any], what: str) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            _log.warning(
+                "fleet: %s failed (%s: %s); a slot's lease ends it",
+                what,
+                type(exc).__name__,
+                exc,
+                extra={"fleet_call": what},
+            )
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class _Keys:
+    def __init__(self, prefix: str, cred_id: str) -> None:
+        self.namespace = namespace(prefix, cred_id)
+        self.in_flight = f"{self.namespace}:in_flight"
+        self.window = f"{self.namespace}:window"
+        self.pause = f"{self.namespace}:pause"
+        self.budget = f"{self.namespace}:budget"
+
+
+_SLOT_IDS: Final = itertools.count(1)
+
+
+class RedisLimiter:
+    """The :class:`~edu_async_core.limits.Limiter` of one key, shared through Redis.
+
+    ``limit`` requests in any ``window + margin`` seconds for the whole fleet; see the
+    module's docstring for how.
+    """
+
+    def __init__(
+        self,
+        scripts: _Scripts,
+        keys: _Keys,
+        background: _Background,
+        *,
+        limit: int,
+        window: float,
+        margin: float,
+        lease: float,
+        clock: Clock,
+        logger: logging.Logger | None,
+        label: str,
+    ) -> None:
+        self._local = SlidingWindowLimiter(
+            limit, window, margin=margin, clock=clock, logger=logger, label=label
+        )
+        self._scripts = scripts
+        self._keys = keys
+        self._background = background
+        self._window_ms = _ms(window + margin)
+        self._lease_ms = _ms(lease)
+        self._clock = clock
+        self._logger = logger
+        self._label = label
+        self._turn = asyncio.Lock()
+        self._held: collections.deque[str] = collections.deque()
+        # Slot ids name the process (for an operator reading Redis), never the credential.
+        self._slot_prefix = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.total_grants = 0
+        self.total_wait = 0.0
+
+    def __repr__(self) -> str:
+        return f"RedisLimiter(key={self._label!r}, limit={self.limit})"
+
+    @property
+    def limit(self) -> int:
+        """Requests the fleet may send in any window."""
+        return self._local.limit
+
+    @property
+    def in_flight(self) -> int:
+        """Slots this process holds."""
+        return len(self._held)
+
+    @property
+    def lease(self) -> float:
+        """Seconds a slot stays in flight before the fleet presumes its process dead."""
+        return self._lease_ms / 1000
+
+    def lower_limit(self, limit: int) -> None:
+        """Tighten the limit this process asks Redis for (the strictest session wins)."""
+        self._local.lower_limit(limit)
+
+    def pause(self, seconds: float) -> None:
+        """Pause this process at once and, one round trip later, every process of the key."""
+        self._local.pause(seconds)
+        self._background.spawn(
+            self._scripts.pause(keys=[self._keys.pause], args=[_ms(seconds)]), "a 429 pause"
+        )
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds still paused, by a 429 this process saw or one Redis reported."""
+        return self._local.paused_for
+
+    async def acquire(self, deadline: float | None = None) -> float:
+        """Take a slot of the fleet: first this process's turn, then Redis's grant.
+
+        Returns the seconds waited; raises :class:`PausedPastDeadline` when a fleet-wide
+        pause outlasts ``deadline``.
+        """
+        start = self._clock.monotonic()
+        await self._local.acquire(deadline)
+        try:
+            async with self._turn:
+                slot = await self._acquire_shared(deadline)
+        except BaseException:
+            self._local.give_back()
+            raise
+        self._held.append(slot)
+        self.total_grants += 1
+        return self._clock.monotonic() - start
+
+    async def _acquire_shared(self, deadline: float | None) -> str:
+        slot = f"{self._slot_prefix}-{next(_SLOT_IDS)}"
+        while True:
+            granted, wait_ms, why, held, counted = await self._ask(slot)
+            if granted:
+                return slot
+            wait = wait_ms / 1000
+            if why == PAUSED:
+                self._local.pause(wait)  # later tasks of this process see it at once
+                if deadline is not None and self._clock.monotonic() + wait > deadline:
+                    raise PausedPastDeadline(wait)
+            if self._logger is not None and self._logger.isEnabledFor(logging.INFO):
+                reason = "paused" if why == PAUSED else "window"
+                self._logger.info(
+                    "rate limit: key %s waits %.3fs (fleet: %s; limit %d per %.0fs, "
+                    "%d in flight)",
+                    self._label,
+                    wait,
+                    "paused by a 429" if why == PAUSED else "window full",
+                    self.limit,
+                    self._window_ms / 1000,
+                    held,
+                    extra={
+                        "key_prefix": self._label,
+                        "delay": wait,
+                        "reason": reason,
+                        "limit": self.limit,
+                        "window": self._window_ms / 1000,
+                        "in_flight": held,
+                        "in_window": counted,
+                    },
+                )
+            self.total_wait += wait
+            await self._clock.sleep(wait)
+
+    async def _ask(self, slot: str) -> tuple[bool, int, int, int, int]:
+        """One ``ACQUIRE``; if the caller is cancelled meanwhile, a grant is handed back."""
+        call = asyncio.ensure_future(
+            self._scripts.acquire(
+                keys=[self._keys.in_flight, self._keys.window, self._keys.pause],
+                args=[slot, self.limit, self._window_ms, self._lease_ms],
+            )
+        )
+        try:
+            answer = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            call.add_done_callback(lambda done: self._hand_back(slot, done))
+            raise
+        granted, wait_ms, why, held, counted = (int(v) for v in answer)
+        return bool(granted), wait_ms, why, held, counted
+
+    def _hand_back(self, slot: str, done: asyncio.Future[Any]) -> None:
+        if done.cancelled() or done.exception() is not None or not int(done.result()[0]):
+            return
+        # Never sent: it leaves the in-flight set without counting against the window.
+        self._background.spawn(
+            self._scripts.client.zrem(self._keys.in_flight, slot), "handing back a slot"
+        )
+
+    def release(self) -> None:
+        """The request of a slot finished: it counts against the fleet's window from now."""
+        self._local.release()
+        # Slots are interchangeable; the oldest has the lease that ends first.
+        slot = self._held.popleft()
+        self._background.spawn(
+            self._scripts.release(
+                keys=[self._keys.in_flight, self._keys.window],
+                args=[slot, self._window_ms, self._lease_ms],
+            ),
+            "a slot's release",
+        )
+
+
+class RedisBudget:
+    """The :class:`~edu_async_core.limits.RetryBudgetLike` of one key, shared by the fleet.
+
+    ``try_spend`` is one ``BUDGET_SPEND`` round trip. Refunds (after every success) are
+    added up and sent by one background task, so a busy process sends few of them.
+    """
+
+    def __init__(
+        self, scripts: _Scripts, key: str, background: _Background, capacity: int, memory: float
+    ) -> None:
+        if capacity < 0:
+            raise ValueError("capacity must not be negative")
+        self.capacity = capacity
+        self._scripts = scripts
+        self._key = key
+        self._background = background
+        self._memory_ms = _ms(memory)
+        self._pending = 0
+        self._flushing = False
+
+    def __repr__(self) -> str:
+        return f"RedisBudget(capacity={self.capacity})"
+
+    async def try_spend(self, cost: int) -> bool:
+        """Take ``cost`` tokens from the fleet's budget if it has them; say whether it did."""
+        spent = await self._scripts.spend(
+            keys=[self._key], args=[cost, self.capacity, self._memory_ms]
+        )
+        return bool(int(spent))
+
+    def refund(self, amount: int) -> None:
+        """Give tokens back to the fleet's budget (sent in the background, batched)."""
+        if amount <= 0:
+            return
+        self._pending += amount
+        if not self._flushing:
+            self._flushing = True
+            self._background.spawn(self._flush(), "a retry budget refund")
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                amount, self._pending = self._pending, 0
+                await self._scripts.refund(keys=[self._key], args=[amount])
+        finally:
+            self._flushing = False
+
+    async def tokens(self) -> int:
+        """Tokens left for the whole fleet (one read)."""
+        spent = await self._scripts.client.get(self._key)
+        return max(0, self.capacity - int(spent or 0))
+
+
+class _LoopFleet:
+    """What a fleet holds on one event loop (a Redis client belongs to its loop)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self.scripts = _Scripts(client)
+        self.background = _Background()
+        self.states: dict[str, CredentialState] = {}
+
+
+class RedisFleet:
+    """A :class:`~edu_async_core.limits.Fleet` on Redis (or Valkey), for every process of a key.
+
+    ``url`` is a ``redis://`` or ``rediss://`` URL as ``redis.asyncio.from_url`` reads it;
+    it is never shown (it may hold a password). ``prefix`` starts every key (give fleets
+    that must not share a limit different prefixes). A slot's lease is the request timeout
+    plus ``lease_margin`` seconds. The shared retry budget forgets what was spent
+    ``budget_memory`` seconds after the last spend.
+
+    Use one per process, ``async with RedisFleet(url) as fleet:`` around the sessions
+    given ``fleet=fleet``, so pending releases are sent and connections closed at the end.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "edu-async",
+        lease_margin: float = 5.0,
+        budget_memory: float = 600.0,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        if not prefix or any(c in prefix for c in "{}"):
+            raise ValueError("prefix must be a non-empty string without braces")
+        if lease_margin < 0:
+            raise ValueError("lease_margin must not be negative")
+        if budget_memory <= 0:
+            raise ValueError("budget_memory must be positive")
+        self._url = url
+        self.prefix = prefix
+        self.lease_margin = float(lease_margin)
+        self.budget_memory = float(budget_memory)
+        self._client_options = dict(client_options or {})
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopFleet] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __repr__(self) -> str:
+        return f"RedisFleet(prefix={self.prefix!r})"
+
+    def namespace(self, cred_id: str) -> str:
+        """The start of the Redis keys of ``cred_id`` (for operators and tests)."""
+        return namespace(self.prefix, cred_id)
+
+    def _on_loop(self) -> _LoopFleet:
+        loop = asyncio.get_running_loop()
+        here = self._loops.get(loop)
+        if here is None:
+            client = aioredis.Redis.from_url(self._url, **self._client_options)
+            here = self._loops[loop] = _LoopFleet(client)
+        return here
+
+    def credential_state(self, cred_id: str, settings: LimitSettings) -> CredentialState:
+        """The Redis-backed limiter and budget of ``cred_id`` on the running loop."""
+        here = self._on_loop()
+        state = here.states.get(cred_id)
+        keys = _Keys(self.prefix, cred_id)
+        if state is None:
+            budget = RedisBudget(
+                here.scripts,
+                keys.budget,
+                here.background,
+                settings.budget_capacity,
+                self.budget_memory,
+            )
+            state = CredentialState(None, budget)
+            here.states[cred_id] = state
+        if settings.limit is not None:
+            if state.limiter is None:
+                state.limiter = RedisLimiter(
+                    here.scripts,
+                    keys,
+                    here.background,
+                    limit=settings.limit,
+                    window=settings.window,
+                    margin=settings.margin,
+                    lease=settings.request_timeout + self.lease_margin,
+                    clock=settings.clock,
+                    logger=settings.logger,
+                    label=settings.label,
+                )
+            else:
+                state.limiter.lower_limit(settings.limit)
+        return state
+
+    async def flush(self) -> None:
+        """Wait until every release, pause and refund of this loop reached Redis."""
+        here = self._loops.get(asyncio.get_running_loop())
+        if here is not None:
+            await here.background.drain()
+
+    async def aclose(self) -> None:
+        """Send what is pending and close this loop's connections (the fleet can reopen)."""
+        here = self._loops.pop(asyncio.get_running_loop(), None)
+        if here is not None:
+            try:
+                await here.background.drain()
+            finally:
+                await here.client.aclose()
+
+    async def __aenter__(self) -> RedisFleet:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
