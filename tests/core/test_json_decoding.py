@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edu_async_core.reading import responses
 from edu_async_core.errors import RequestContext
+from edu_async_core.reading import responses
 from tutorflow_async.errors import FAMILY, BadResponseError
 
 CONTEXT = RequestContext("GET", "/v1/x")
