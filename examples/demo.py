@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nexttech_async as nt
 import tutorflow_async as tf
-from edu_async_core.cli import ProgressDisplay
+from edu_async_core.cli_support import ProgressDisplay
 from nexttech_async.testing import NextTechEmulator, NextTechEmulatorConfig
 from nexttech_async.testing.samples import add_sample_contents
 from tutorflow_async.testing import EmulatorConfig, TutorFlowEmulator
