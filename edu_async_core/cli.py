@@ -5,48 +5,7 @@ This module never held a command-line tool, only the helpers both tools share; t
 release.
 """
 
-from edu_async_core.cli_support import (
-    CommandError,
-    ExitCode,
-    Output,
-    ProgressDisplay,
-    add_output_options,
-    error_record,
-    exit_code_for,
-    fraction,
-    non_negative_float,
-    non_negative_int,
-    port,
-    positive_float,
-    positive_int,
-    read_secret,
-    render_progress,
-    run,
-    serve_until_stopped,
-    wait_for_stop,
-    write_env_file,
-    write_secret_file,
-)
+from edu_async_core import cli_support as _support
+from edu_async_core.cli_support import *  # noqa: F403 (the alias is the whole module)
 
-__all__ = [
-    "CommandError",
-    "ExitCode",
-    "Output",
-    "ProgressDisplay",
-    "add_output_options",
-    "error_record",
-    "exit_code_for",
-    "fraction",
-    "non_negative_float",
-    "non_negative_int",
-    "port",
-    "positive_float",
-    "positive_int",
-    "read_secret",
-    "render_progress",
-    "run",
-    "serve_until_stopped",
-    "wait_for_stop",
-    "write_env_file",
-    "write_secret_file",
-]
+__all__ = _support.__all__

@@ -321,21 +321,26 @@ class Transport:
         operation: str | None = None,
     ) -> Response:
         hooks = self.hooks
-        if not hooks.active:
-            return await self._attempts(
-                client,
-                method,
-                url,
-                data,
-                headers,
-                context,
-                limited,
-                parse_json,
-                require_document,
-                on_retry,
-                None,
-            )
-        trace = CallTrace(next_id(), operation or f"{method} {context.path}", hooks)
+        trace = (
+            CallTrace(next_id(), operation or f"{method} {context.path}", hooks)
+            if hooks.active
+            else None
+        )
+        attempts = self._attempts(
+            client,
+            method,
+            url,
+            data,
+            headers,
+            context,
+            limited,
+            parse_json,
+            require_document,
+            on_retry,
+            trace,
+        )
+        if trace is None:
+            return await attempts
         hooks.emit(
             CallStarted(
                 trace.call_id,
@@ -347,19 +352,7 @@ class Transport:
             )
         )
         try:
-            response = await self._attempts(
-                client,
-                method,
-                url,
-                data,
-                headers,
-                context,
-                limited,
-                parse_json,
-                require_document,
-                on_retry,
-                trace,
-            )
+            response = await attempts
         except BaseException as exc:
             trace.ended(method, context, self._clock.monotonic(), exc)
             raise

@@ -173,14 +173,7 @@ async def tutorflow_content_session(
     waits poll at the marker's ``poll_interval``/``max_interval``. Build your own from
     ``tutorflow_emulator.base_url`` and ``tutorflow_api_key.api_key`` for other settings.
     """
-    options = marker_options(request.node)
-    async with tf.ContentSession(
-        tutorflow_api_key.api_key,
-        base_url=tutorflow_emulator.base_url,
-        rate_limit_per_minute=options.rate_limit_per_minute,
-        poll_interval=options.poll_interval,
-        max_interval=options.max_interval,
-    ) as session:
+    async with _content_session(request, tutorflow_emulator, tutorflow_api_key) as session:
         yield session
 
 
@@ -240,13 +233,26 @@ async def tutorflow_webhook_session(
     lost events, first after ``fallback_interval`` (60 s by default), so a wait that ends
     quickly was ended by the webhook.
     """
+    async with _content_session(
+        request, tutorflow_emulator, tutorflow_api_key, webhooks=tutorflow_webhook_receiver
+    ) as session:
+        yield session
+
+
+def _content_session(
+    request: pytest.FixtureRequest,
+    emulator: TutorFlowEmulator,
+    key: IssuedKey,
+    *,
+    webhooks: WebhookReceiver | None = None,
+) -> tf.ContentSession:
+    """A content session on ``key`` with the marker's rate and poll intervals."""
     options = marker_options(request.node)
-    async with tf.ContentSession(
-        tutorflow_api_key.api_key,
-        base_url=tutorflow_emulator.base_url,
+    return tf.ContentSession(
+        key.api_key,
+        base_url=emulator.base_url,
         rate_limit_per_minute=options.rate_limit_per_minute,
         poll_interval=options.poll_interval,
         max_interval=options.max_interval,
-        webhooks=tutorflow_webhook_receiver,
-    ) as session:
-        yield session
+        webhooks=webhooks,
+    )
