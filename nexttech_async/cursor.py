@@ -52,7 +52,8 @@ created in the very same millisecond as another cannot be reached; and a server 
 items after its limit can hide items that share an instant with dropped ones, or that sit
 behind a run of dropped items as long as the page (an empty page reads as "nothing older",
 to any client). The walk never loops: a step that leaves the state unchanged raises
-:class:`CursorStalledError`.
+:class:`CursorStalledError`. It is one module over 400 lines because planning a query and
+reading its answer are two halves of one state machine and share its helpers.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ protocol, so their Redis calls run as background tasks; ``await fleet.aclose()``
 
 Not handled yet: Redis being unreachable. A call whose limiter cannot reach Redis fails
 with ``redis``'s own ``ConnectionError``; a release that cannot reach it is logged and
-left to its lease.
+left to its lease. The module is over 400 lines because the Lua scripts and the code
+that calls them only make sense side by side.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """A local TutorFlow Content Integration API server for tests, demos and benchmarks.
 
 Routes on the raw request path (see ``_routing``), so what the client put on the wire is
-what gets matched; endpoints live in ``_handlers`` and the state in ``_state``.
+what gets matched; endpoints live in ``_handlers`` and the state in ``_state``. It is over
+400 lines because it is the whole public face of the emulator (its knobs, fixtures and
+observations), with no endpoint logic of its own.
 """
 
 from __future__ import annotations
