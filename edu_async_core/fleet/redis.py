@@ -58,6 +58,7 @@ import redis.asyncio as aioredis
 from ..clock import Clock
 from ..limits import CredentialState, LimitSettings
 from ..ratelimit import PausedPastDeadline, SlidingWindowLimiter
+from ..task_set import drain
 
 __all__ = [
     "ACQUIRE",
@@ -213,8 +214,8 @@ class _Background:
             )
 
     async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until every release, pause and refund sent so far has finished."""
+        await drain(self._tasks)
 
 
 class _Keys:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from edu_async_core.task_set import drain
 from tutorflow_async.testing._config import EmulatorConfig
 from tutorflow_async.testing._observations import Counters, FailedDelivery
 from tutorflow_async.testing._state import Webhook
@@ -138,12 +139,7 @@ class WebhookSender:
 
     async def drain(self) -> None:
         """Wait until every scheduled delivery has succeeded or given up."""
-        while self._tasks:
-            # Wait on the tasks themselves and drop the finished ones here: from Python
-            # 3.12, gather() over tasks already done returns without yielding to the loop,
-            # so the done-callbacks that empty the set never ran and this loop spun for ever.
-            done, _ = await asyncio.wait(set(self._tasks))
-            self._tasks -= done
+        await drain(self._tasks)
 
     async def close(self) -> None:
         """Cancel pending deliveries and close the session."""
