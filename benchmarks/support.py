@@ -16,6 +16,8 @@ peak RSS), and ``RssSampler`` follows this process's RSS from a thread.
 ``interleaved_rounds`` runs several variants of the same workload in alternating rounds
 (rotating who goes first) and sums each one's process CPU and wall time, so that noise on
 a shared machine hits every variant alike.
+
+``RedisServer`` starts a throwaway ``redis-server`` on 127.0.0.1 for the fleet benchmark.
 """
 
 from __future__ import annotations
@@ -28,8 +30,12 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import resource
+import shutil
 import signal
+import socket
 import statistics
+import subprocess
+import tempfile
 import threading
 import time
 import traceback
@@ -620,3 +626,103 @@ def counter_delta(after: Mapping[str, Any], before: Mapping[str, Any]) -> dict[s
         else:
             out[key] = value - (old or 0)
     return out
+
+
+# -- a Redis server ---------------------------------------------------------------------------
+
+REDIS_INSTALL_HINT = "apt-get install -y redis-server (or set $REDIS_SERVER to the binary)"
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` on 127.0.0.1, for a ``with`` block.
+
+    It keeps nothing on disk (no RDB, no AOF, a temporary working directory) and serves
+    ``url`` (``redis://127.0.0.1:<port>/0``). The binary is ``$REDIS_SERVER`` or the
+    ``redis-server`` on ``PATH``; readiness is a ``PING`` through the ``redis`` package
+    (the ``[redis]`` extra), which the fleet benchmark needs anyway.
+    """
+
+    def __init__(self, *, start_timeout: float = 15.0, attempts: int = 3) -> None:
+        self._start_timeout = start_timeout
+        self._attempts = attempts
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://{LOOPBACK}:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def start(self) -> Self:
+        binary = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError(f"redis-server not found: {REDIS_INSTALL_HINT}")
+        self._workdir = tempfile.TemporaryDirectory(prefix="bench-redis-")
+        try:
+            # The port is free when we look and may be taken before redis binds it: a
+            # server that exits at startup gets another port.
+            for attempt in range(self._attempts):
+                if self._launch(binary):
+                    return self
+                if attempt == self._attempts - 1:
+                    raise RuntimeError(f"redis-server ({binary}) did not start")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _launch(self, binary: str) -> bool:
+        import redis  # the [redis] extra; only this helper needs it
+
+        assert self._workdir is not None
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((LOOPBACK, 0))
+            self.port = int(probe.getsockname()[1])
+        argv = [binary, "--bind", LOOPBACK, "--port", str(self.port), "--save", "",
+                "--appendonly", "no", "--dir", self._workdir.name]
+        self._process = subprocess.Popen(  # noqa: S603 - our own argv
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = redis.Redis(host=LOOPBACK, port=self.port, socket_timeout=1.0)
+        try:
+            deadline = time.monotonic() + self._start_timeout
+            while time.monotonic() < deadline:
+                if self._process.poll() is not None:
+                    self._process = None
+                    return False
+                try:
+                    if client.ping():
+                        return True
+                except redis.exceptions.ConnectionError:
+                    time.sleep(0.05)
+            raise RuntimeError(f"redis-server did not answer PING in {self._start_timeout}s")
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        workdir, self._workdir = self._workdir, None
+        if workdir is not None:
+            workdir.cleanup()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
