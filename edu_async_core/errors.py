@@ -140,6 +140,17 @@ class APITimeoutError(TransportError):
     """An attempt took longer than the configured timeout."""
 
 
+class FleetUnavailableError(APIConnectionError):
+    """The fleet's coordinator (Redis) could not be reached, so the request was not sent.
+
+    Raised by a session given a fleet that fails closed (``on_unavailable="fail"``) once
+    the coordinator has been unreachable for its ``unavailable_timeout``, and by an event
+    bus that cannot publish. Nothing was sent: the call can be repeated as it is. It is an
+    :class:`APIConnectionError`, so code that rides out connection failures (a wait's
+    polling, say) rides this one out too.
+    """
+
+
 class BadResponseError(SDKError):
     """A response arrived but could not be understood (not JSON, wrong shape, redirect).
 
@@ -168,6 +179,7 @@ class ErrorFamily:
     closed: type[SessionClosedError] = SessionClosedError
     invalid_argument: type[InvalidArgumentError] = InvalidArgumentError
     insecure: type[InsecureTransportError] = InsecureTransportError
+    fleet_unavailable: type[FleetUnavailableError] = FleetUnavailableError
 
     def own(self, error: InvalidArgumentError) -> InvalidArgumentError:
         """``error`` as this family's class (a check of the core raised it)."""

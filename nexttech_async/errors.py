@@ -46,6 +46,11 @@ class APIConnectionError(NextTechError, core.APIConnectionError):
     """The connection to Next Tech failed or was reset, after retries."""
 
 
+class FleetUnavailableError(APIConnectionError, core.FleetUnavailableError):
+    """The fleet's coordinator (Redis) was unreachable, so the request was not sent to
+    Next Tech (see :class:`edu_async_core.errors.FleetUnavailableError`)."""
+
+
 class APITimeoutError(NextTechError, core.APITimeoutError):
     """Next Tech did not answer in time, after retries."""
 
@@ -114,6 +119,7 @@ FAMILY = ErrorFamily(
     closed=SessionClosedError,
     invalid_argument=InvalidArgumentError,
     insecure=InsecureTransportError,
+    fleet_unavailable=FleetUnavailableError,
 )
 
 __all__ = [
@@ -124,6 +130,7 @@ __all__ = [
     "BadResponseError",
     "CursorError",
     "CursorStalledError",
+    "FleetUnavailableError",
     "InsecureTransportError",
     "InvalidArgumentError",
     "NextTechAPIError",

@@ -21,6 +21,7 @@ from .errors import (
     ExpansionEnded,
     ExpansionFailed,
     ExpansionTimeoutError,
+    FleetUnavailableError,
     ForbiddenError,
     InsecureTransportError,
     InternalServerError,
@@ -52,6 +53,7 @@ from .models import (
 )
 from .waiting import ExpansionPoller, ExpansionWaiter
 from .webhooks import (
+    FleetWebhookEvents,
     WebhookCounters,
     WebhookDelivery,
     WebhookPayloadError,
@@ -88,6 +90,8 @@ __all__ = [
     "ExpansionWaiter",
     "Expansions",
     "Exports",
+    "FleetUnavailableError",
+    "FleetWebhookEvents",
     "ForbiddenError",
     "InsecureTransportError",
     "InternalServerError",

@@ -56,6 +56,11 @@ class APIConnectionError(TutorFlowError, core.APIConnectionError):
     """The connection to TutorFlow failed or was reset, after retries."""
 
 
+class FleetUnavailableError(APIConnectionError, core.FleetUnavailableError):
+    """The fleet's coordinator (Redis) was unreachable, so the request was not sent to
+    TutorFlow (see :class:`edu_async_core.errors.FleetUnavailableError`)."""
+
+
 class APITimeoutError(TutorFlowError, core.APITimeoutError):
     """TutorFlow did not answer in time, after retries."""
 
@@ -182,6 +187,7 @@ FAMILY = ErrorFamily(
     closed=SessionClosedError,
     invalid_argument=InvalidArgumentError,
     insecure=InsecureTransportError,
+    fleet_unavailable=FleetUnavailableError,
 )
 
 __all__ = [
@@ -192,6 +198,7 @@ __all__ = [
     "ExpansionEnded",
     "ExpansionFailed",
     "ExpansionTimeoutError",
+    "FleetUnavailableError",
     "ForbiddenError",
     "InsecureTransportError",
     "InternalServerError",

@@ -45,7 +45,6 @@ import asyncio
 import collections
 import itertools
 import logging
-import math
 import os
 import secrets
 import weakref
@@ -59,6 +58,8 @@ from ..clock import Clock
 from ..limits import CredentialState, LimitSettings
 from ..ratelimit import PausedPastDeadline, SlidingWindowLimiter
 from ..task_set import drain
+from .keys import milliseconds, namespace
+from .redis_events import RedisEventBus
 
 __all__ = [
     "ACQUIRE",
@@ -167,15 +168,6 @@ return left
 """
 
 
-def namespace(prefix: str, cred_id: str) -> str:
-    """The start of every Redis key of one credential: a hash, never the secret."""
-    return f"{prefix}:{{{cred_id[:32]}}}"
-
-
-def _ms(seconds: float) -> int:
-    return max(1, math.ceil(seconds * 1000))
-
-
 class _Scripts:
     """The Lua scripts, registered on one client (EVALSHA, loaded again if flushed)."""
 
@@ -257,8 +249,8 @@ class RedisLimiter:
         self._scripts = scripts
         self._keys = keys
         self._background = background
-        self._window_ms = _ms(window + margin)
-        self._lease_ms = _ms(lease)
+        self._window_ms = milliseconds(window + margin)
+        self._lease_ms = milliseconds(lease)
         self._clock = clock
         self._logger = logger
         self._label = label
@@ -295,7 +287,8 @@ class RedisLimiter:
         """Pause this process at once and, one round trip later, every process of the key."""
         self._local.pause(seconds)
         self._background.spawn(
-            self._scripts.pause(keys=[self._keys.pause], args=[_ms(seconds)]), "a 429 pause"
+            self._scripts.pause(keys=[self._keys.pause], args=[milliseconds(seconds)]),
+            "a 429 pause",
         )
 
     @property
@@ -335,8 +328,7 @@ class RedisLimiter:
             if self._logger is not None and self._logger.isEnabledFor(logging.INFO):
                 reason = "paused" if why == PAUSED else "window"
                 self._logger.info(
-                    "rate limit: key %s waits %.3fs (fleet: %s; limit %d per %.0fs, "
-                    "%d in flight)",
+                    "rate limit: key %s waits %.3fs (fleet: %s; limit %d per %.0fs, %d in flight)",
                     self._label,
                     wait,
                     "paused by a 429" if why == PAUSED else "window full",
@@ -410,7 +402,7 @@ class RedisBudget:
         self._scripts = scripts
         self._key = key
         self._background = background
-        self._memory_ms = _ms(memory)
+        self._memory_ms = milliseconds(memory)
         self._pending = 0
         self._flushing = False
 
@@ -493,9 +485,30 @@ class RedisFleet:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopFleet] = (
             weakref.WeakKeyDictionary()
         )
+        self._buses: dict[str, RedisEventBus] = {}
 
     def __repr__(self) -> str:
         return f"RedisFleet(prefix={self.prefix!r})"
+
+    def events(
+        self, channel: str = "events", *, remember: float = 3600.0, dedupe_for: float = 86400.0
+    ) -> RedisEventBus:
+        """The fleet's event bus named ``channel``, on the same Redis and prefix.
+
+        One bus per channel, closed with the fleet. For webhooks, hand it to
+        :class:`tutorflow_async.webhooks.FleetWebhookEvents`.
+        """
+        bus = self._buses.get(channel)
+        if bus is None:
+            bus = self._buses[channel] = RedisEventBus(
+                self._url,
+                prefix=self.prefix,
+                channel=channel,
+                remember=remember,
+                dedupe_for=dedupe_for,
+                client_options=self._client_options,
+            )
+        return bus
 
     def namespace(self, cred_id: str) -> str:
         """The start of the Redis keys of ``cred_id`` (for operators and tests)."""
@@ -551,11 +564,15 @@ class RedisFleet:
     async def aclose(self) -> None:
         """Send what is pending and close this loop's connections (the fleet can reopen)."""
         here = self._loops.pop(asyncio.get_running_loop(), None)
-        if here is not None:
-            try:
-                await here.background.drain()
-            finally:
-                await here.client.aclose()
+        try:
+            if here is not None:
+                try:
+                    await here.background.drain()
+                finally:
+                    await here.client.aclose()
+        finally:
+            for bus in self._buses.values():
+                await bus.aclose()
 
     async def __aenter__(self) -> RedisFleet:
         return self

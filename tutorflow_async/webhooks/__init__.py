@@ -12,7 +12,9 @@ server:
 - :mod:`~tutorflow_async.webhooks.receiver` (the only one importing aiohttp):
   :class:`WebhookReceiver` (verify, parse, de-duplicate, dispatch; ``receive()`` plus
   the aiohttp ``handler()``, ``app()`` and ``serve()``), :class:`WebhookCounters`,
-  :class:`WebhookVerdict` and :data:`EventCallback`.
+  :class:`WebhookVerdict` and :data:`EventCallback`;
+- :mod:`~tutorflow_async.webhooks.fleet`: :class:`FleetWebhookEvents`, which shares every
+  process's terminal events with the waits of a whole fleet through an event bus.
 
 Every name is re-exported here, so ``from tutorflow_async.webhooks import ...`` does not
 depend on the split. To replace a function in tests, patch it in the module that calls
@@ -26,12 +28,14 @@ from __future__ import annotations
 # stay importable from here as before the split, outside __all__ as they were.
 from .delivery import DeliveryKey as DeliveryKey
 from .delivery import WebhookDelivery, WebhookPayloadError, parse_delivery
+from .fleet import FleetWebhookEvents
 from .receiver import EventCallback, WebhookCounters, WebhookReceiver, WebhookVerdict
 from .receiver import logger as logger
 from .signature import compute_signature, verify_signature
 
 __all__ = [
     "EventCallback",
+    "FleetWebhookEvents",
     "WebhookCounters",
     "WebhookDelivery",
     "WebhookPayloadError",

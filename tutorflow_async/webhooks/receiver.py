@@ -235,6 +235,7 @@ class WebhookReceiver:
         # the end-of-stream marker (None) can always be added without waiting.
         self._queue: asyncio.Queue[WebhookDelivery | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._listeners: list[Callable[[WebhookDelivery], None]] = []
         self._closed = False
 
     def set_secret(self, secret: str | Secret | Sequence[str | Secret]) -> None:
@@ -363,7 +364,34 @@ class WebhookReceiver:
         if len(self._seen) > self._dedupe_size:
             self._seen.popitem(last=False)
 
+    def add_listener(self, listener: Callable[[WebhookDelivery], None]) -> None:
+        """Call ``listener(delivery)`` for every accepted delivery, before the consumers.
+
+        For code that forwards events elsewhere (a
+        :class:`~tutorflow_async.webhooks.FleetWebhookEvents` shares them with the other
+        processes of a fleet). A listener is called on the event loop while the sender
+        waits for its answer: it must return at once (start a task for slow work). Its
+        exceptions are logged and counted in ``callback_errors``.
+        """
+        if not callable(listener):
+            raise InvalidArgumentError("listener", "must be callable")
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[WebhookDelivery], None]) -> bool:
+        """Stop calling ``listener``; returns whether it was listening."""
+        try:
+            self._listeners.remove(listener)
+        except ValueError:
+            return False
+        return True
+
     def _dispatch(self, delivery: WebhookDelivery) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener(delivery)
+            except Exception:
+                self.counters.callback_errors += 1
+                logger.exception("webhook listener failed for job %r", delivery.job_id)
         if delivery.is_terminal:
             if self._recent_size:
                 self._recent[delivery.job_id] = delivery
