@@ -30,6 +30,7 @@ from .errors import (
     CORE_FAMILY,
     BadResponseError,
     ErrorFamily,
+    FleetUnavailableError,
     RateLimitError,
     RequestContext,
     SDKError,
@@ -487,6 +488,11 @@ class Transport:
             if isinstance(paused, RateLimitError):
                 paused.retry_after = exc.seconds  # when to come back
             raise paused from None
+        except FleetUnavailableError as exc:
+            # The limiter's own message; raised as this SDK's class, with the call's context.
+            raise self._errors.fleet_unavailable(
+                exc.message, context=context, attempts=attempt - 1
+            ) from None
         if waited and trace is not None:
             trace.hooks.emit(
                 RateLimitWait(trace.call_id, trace.operation, waited, context.key_prefix)

@@ -45,38 +45,68 @@ def redis_server_binary() -> str:
     pytest.skip(f"redis-server is not installed: {INSTALL_HINT}")
 
 
-@contextmanager
-def running_redis() -> Iterator[str]:
-    """Start ``redis-server``, yield its ``redis://127.0.0.1:<port>/0`` URL, stop it."""
-    binary = redis_server_binary()
-    with tempfile.TemporaryDirectory(prefix="redis-test-") as workdir:
-        port = _free_port()
-        proc = subprocess.Popen(  # noqa: S603 (our own argv: the binary found on PATH)
+class RedisProcess:
+    """One ``redis-server`` on a fixed free port that a test can kill and start again."""
+
+    def __init__(self, workdir: str) -> None:
+        self.binary = redis_server_binary()
+        self.workdir = workdir
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603 (our own argv: the binary found on PATH)
             [
-                binary,
+                self.binary,
                 "--bind", "127.0.0.1",
-                "--port", str(port),
+                "--port", str(self.port),
                 "--save", "",
                 "--appendonly", "no",
-                "--dir", workdir,
+                "--dir", self.workdir,
                 "--protected-mode", "yes",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
-        try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT
-            while not _answers_ping(port):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {proc.returncode} at startup")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not answer PING in {STARTUP_TIMEOUT}s")
-                time.sleep(0.02)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not _answers_ping(self.port):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode} at startup")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not answer PING in {STARTUP_TIMEOUT}s")
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        """SIGKILL: what a crashed or partitioned Redis looks like to its clients."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
             try:
-                proc.wait(timeout=5)
+                self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+@contextmanager
+def redis_process() -> Iterator[RedisProcess]:
+    """A started :class:`RedisProcess`, stopped at the end whatever the test did to it."""
+    with tempfile.TemporaryDirectory(prefix="redis-test-") as workdir:
+        server = RedisProcess(workdir)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@contextmanager
+def running_redis() -> Iterator[str]:
+    """Start ``redis-server``, yield its ``redis://127.0.0.1:<port>/0`` URL, stop it."""
+    with redis_process() as server:
+        yield server.url

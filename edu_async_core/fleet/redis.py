@@ -33,10 +33,12 @@ entries live on one node. ``release()`` and ``pause()`` are synchronous in the l
 protocol, so their Redis calls run as background tasks; ``await fleet.aclose()`` (or
 ``async with RedisFleet(...)``) waits for them and closes the connections.
 
-Not handled yet: Redis being unreachable. A call whose limiter cannot reach Redis fails
-with ``redis``'s own ``ConnectionError``; a release that cannot reach it is logged and
-left to its lease. The module is over 400 lines because the Lua scripts and the code
-that calls them only make sense side by side.
+When Redis cannot be reached, the fleet's policy (``on_unavailable``, see
+:mod:`edu_async_core.fleet.outage`) decides: fail closed, or go on at each process's
+share. A release that cannot reach Redis is left to its lease. Webhook events cross the
+fleet on :meth:`RedisFleet.events` (:mod:`edu_async_core.fleet.redis_events`). The module
+is over 400 lines because the Lua scripts and the code that calls them only make sense
+side by side.
 """
 
 from __future__ import annotations
@@ -54,12 +56,15 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 
-from ..clock import Clock
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import FleetUnavailableError
 from ..limits import CredentialState, LimitSettings
 from ..ratelimit import PausedPastDeadline, SlidingWindowLimiter
+from ..retry import RetryBudget
 from ..task_set import drain
 from .keys import milliseconds, namespace
-from .redis_events import RedisEventBus
+from .outage import OnUnavailable, Outage, fallback_share
+from .redis_events import UNREACHABLE, RedisEventBus
 
 __all__ = [
     "ACQUIRE",
@@ -183,8 +188,9 @@ class _Scripts:
 class _Background:
     """Redis calls nobody waits for (releases, pauses, refunds), kept until they end."""
 
-    def __init__(self) -> None:
+    def __init__(self, outage: Outage) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._outage = outage
 
     def spawn(self, work: Awaitable[Any], what: str) -> None:
         task = asyncio.ensure_future(work)
@@ -196,7 +202,12 @@ class _Background:
         if task.cancelled():
             return
         exc = task.exception()
-        if exc is not None:
+        if exc is None:
+            self._outage.reached()
+        elif isinstance(exc, UNREACHABLE):
+            # Once per outage, not per release: a slot's lease ends what was not sent.
+            self._outage.failed(exc, what)
+        else:
             _log.warning(
                 "fleet: %s failed (%s: %s); a slot's lease ends it",
                 what,
@@ -221,6 +232,13 @@ class _Keys:
 
 _SLOT_IDS: Final = itertools.count(1)
 
+#: Seconds to connect to Redis, and to wait for one answer, before it counts as unreachable.
+CONNECT_TIMEOUT: Final = 2.0
+ANSWER_TIMEOUT: Final = 5.0
+#: Pauses between a failing-closed call's attempts to reach Redis, doubled up to the last.
+PROBE_FIRST: Final = 0.05
+PROBE_LAST: Final = 1.0
+
 
 class RedisLimiter:
     """The :class:`~edu_async_core.limits.Limiter` of one key, shared through Redis.
@@ -242,10 +260,29 @@ class RedisLimiter:
         clock: Clock,
         logger: logging.Logger | None,
         label: str,
+        outage: Outage,
+        policy: OnUnavailable,
+        expected_processes: int,
+        unavailable_timeout: float,
     ) -> None:
         self._local = SlidingWindowLimiter(
             limit, window, margin=margin, clock=clock, logger=logger, label=label
         )
+        # This process's share of the key, for when it cannot ask the fleet (and for one
+        # window after, since the fleet never saw what it sent meanwhile).
+        self._alone = SlidingWindowLimiter(
+            fallback_share(limit, expected_processes),
+            window,
+            margin=margin,
+            clock=clock,
+            logger=logger,
+            label=label,
+        )
+        self._outage = outage
+        outage.settle = max(outage.settle, window + margin)
+        self._policy = policy
+        self._expected = expected_processes
+        self._unavailable_timeout = unavailable_timeout
         self._scripts = scripts
         self._keys = keys
         self._background = background
@@ -255,7 +292,9 @@ class RedisLimiter:
         self._logger = logger
         self._label = label
         self._turn = asyncio.Lock()
-        self._held: collections.deque[str] = collections.deque()
+        # One entry per slot held, oldest first: its Redis slot id (None if Redis did not
+        # grant it) and whether this process's own share was taken too.
+        self._held: collections.deque[tuple[str | None, bool]] = collections.deque()
         # Slot ids name the process (for an operator reading Redis), never the credential.
         self._slot_prefix = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.total_grants = 0
@@ -282,10 +321,12 @@ class RedisLimiter:
     def lower_limit(self, limit: int) -> None:
         """Tighten the limit this process asks Redis for (the strictest session wins)."""
         self._local.lower_limit(limit)
+        self._alone.lower_limit(fallback_share(limit, self._expected))
 
     def pause(self, seconds: float) -> None:
         """Pause this process at once and, one round trip later, every process of the key."""
         self._local.pause(seconds)
+        self._alone.pause(seconds)
         self._background.spawn(
             self._scripts.pause(keys=[self._keys.pause], args=[milliseconds(seconds)]),
             "a 429 pause",
@@ -306,20 +347,50 @@ class RedisLimiter:
         await self._local.acquire(deadline)
         try:
             async with self._turn:
-                slot = await self._acquire_shared(deadline)
+                held = await self._acquire_shared(deadline)
         except BaseException:
             self._local.give_back()
             raise
-        self._held.append(slot)
+        self._held.append(held)
         self.total_grants += 1
         return self._clock.monotonic() - start
 
-    async def _acquire_shared(self, deadline: float | None) -> str:
+    async def _acquire_shared(self, deadline: float | None) -> tuple[str | None, bool]:
         slot = f"{self._slot_prefix}-{next(_SLOT_IDS)}"
+        gave_up_at = self._clock.monotonic() + self._unavailable_timeout
+        if deadline is not None:
+            gave_up_at = min(gave_up_at, deadline)
+        pause = PROBE_FIRST
         while True:
-            granted, wait_ms, why, held, counted = await self._ask(slot)
+            if self._policy is OnUnavailable.LOCAL and not self._outage.probe_due():
+                await self._alone.acquire(deadline)  # on our own until the next probe
+                return None, True
+            try:
+                granted, wait_ms, why, held, counted = await self._ask(slot)
+            except UNREACHABLE as exc:
+                self._outage.failed(exc, "a slot's grant")
+                if self._policy is OnUnavailable.LOCAL:
+                    continue
+                now = self._clock.monotonic()
+                if now >= gave_up_at:
+                    raise FleetUnavailableError(
+                        f"not sent: Redis unreachable for {now - (self._outage.since or now):.1f}s"
+                        f" ({type(exc).__name__}), the fleet fails closed"
+                    ) from None
+                await self._clock.sleep(min(pause, gave_up_at - now))
+                pause = min(pause * 2, PROBE_LAST)
+                continue
+            self._outage.reached()
             if granted:
-                return slot
+                if not self._outage.keeps_local():
+                    return slot, False
+                # Just back from an outage: our own share still applies for a window.
+                try:
+                    await self._alone.acquire(deadline)
+                except BaseException:
+                    self._hand_back_now(slot)
+                    raise
+                return slot, True
             wait = wait_ms / 1000
             if why == PAUSED:
                 self._local.pause(wait)  # later tasks of this process see it at once
@@ -367,6 +438,9 @@ class RedisLimiter:
     def _hand_back(self, slot: str, done: asyncio.Future[Any]) -> None:
         if done.cancelled() or done.exception() is not None or not int(done.result()[0]):
             return
+        self._hand_back_now(slot)
+
+    def _hand_back_now(self, slot: str) -> None:
         # Never sent: it leaves the in-flight set without counting against the window.
         self._background.spawn(
             self._scripts.client.zrem(self._keys.in_flight, slot), "handing back a slot"
@@ -376,7 +450,11 @@ class RedisLimiter:
         """The request of a slot finished: it counts against the fleet's window from now."""
         self._local.release()
         # Slots are interchangeable; the oldest has the lease that ends first.
-        slot = self._held.popleft()
+        slot, alone = self._held.popleft()
+        if alone:
+            self._alone.release()
+        if slot is None:
+            return
         self._background.spawn(
             self._scripts.release(
                 keys=[self._keys.in_flight, self._keys.window],
@@ -394,11 +472,22 @@ class RedisBudget:
     """
 
     def __init__(
-        self, scripts: _Scripts, key: str, background: _Background, capacity: int, memory: float
+        self,
+        scripts: _Scripts,
+        key: str,
+        background: _Background,
+        capacity: int,
+        memory: float,
+        *,
+        outage: Outage,
+        expected_processes: int = 1,
     ) -> None:
         if capacity < 0:
             raise ValueError("capacity must not be negative")
         self.capacity = capacity
+        self._outage = outage
+        # Drawn from while Redis cannot be reached: this process's share of the bucket.
+        self._alone = RetryBudget(fallback_share(capacity, expected_processes) if capacity else 0)
         self._scripts = scripts
         self._key = key
         self._background = background
@@ -410,16 +499,27 @@ class RedisBudget:
         return f"RedisBudget(capacity={self.capacity})"
 
     async def try_spend(self, cost: int) -> bool:
-        """Take ``cost`` tokens from the fleet's budget if it has them; say whether it did."""
-        spent = await self._scripts.spend(
-            keys=[self._key], args=[cost, self.capacity, self._memory_ms]
-        )
+        """Take ``cost`` tokens from the fleet's budget if it has them; say whether it did.
+
+        While Redis cannot be reached, tokens come from this process's share instead.
+        """
+        if self._outage.active and not self._outage.probe_due():
+            return self._alone.try_spend(cost)
+        try:
+            spent = await self._scripts.spend(
+                keys=[self._key], args=[cost, self.capacity, self._memory_ms]
+            )
+        except UNREACHABLE as exc:
+            self._outage.failed(exc, "a retry budget spend")
+            return self._alone.try_spend(cost)
+        self._outage.reached()
         return bool(int(spent))
 
     def refund(self, amount: int) -> None:
         """Give tokens back to the fleet's budget (sent in the background, batched)."""
         if amount <= 0:
             return
+        self._alone.refund(amount)
         self._pending += amount
         if not self._flushing:
             self._flushing = True
@@ -442,10 +542,11 @@ class RedisBudget:
 class _LoopFleet:
     """What a fleet holds on one event loop (a Redis client belongs to its loop)."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, outage: Outage) -> None:
         self.client = client
         self.scripts = _Scripts(client)
-        self.background = _Background()
+        self.outage = outage
+        self.background = _Background(outage)
         self.states: dict[str, CredentialState] = {}
 
 
@@ -458,6 +559,15 @@ class RedisFleet:
     plus ``lease_margin`` seconds. The shared retry budget forgets what was spent
     ``budget_memory`` seconds after the last spend.
 
+    When Redis cannot be reached (:mod:`edu_async_core.fleet.outage`): with
+    ``on_unavailable="fail"`` (the default) a call waits up to ``unavailable_timeout``
+    seconds for it, then raises the SDK's ``FleetUnavailableError`` without sending; with
+    ``"local"`` each process goes on at ``limit // expected_processes`` per window and
+    asks Redis again every ``probe_interval`` seconds. ``client_options`` go to
+    ``redis.asyncio.Redis.from_url``; unless they say otherwise, connecting gives up
+    after ``CONNECT_TIMEOUT`` and an answer after ``ANSWER_TIMEOUT`` seconds, so a Redis
+    that hangs counts as unreachable instead of stalling every call.
+
     Use one per process, ``async with RedisFleet(url) as fleet:`` around the sessions
     given ``fleet=fleet``, so pending releases are sent and connections closed at the end.
     """
@@ -469,10 +579,38 @@ class RedisFleet:
         prefix: str = "edu-async",
         lease_margin: float = 5.0,
         budget_memory: float = 600.0,
+        on_unavailable: OnUnavailable | str = OnUnavailable.FAIL,
+        expected_processes: int | None = None,
+        unavailable_timeout: float = 10.0,
+        probe_interval: float = 1.0,
         client_options: dict[str, Any] | None = None,
     ) -> None:
         if not prefix or any(c in prefix for c in "{}"):
             raise ValueError("prefix must be a non-empty string without braces")
+        try:
+            self.on_unavailable = OnUnavailable(on_unavailable)
+        except ValueError:
+            raise ValueError(
+                f"on_unavailable must be 'fail' or 'local', got {on_unavailable!r}"
+            ) from None
+        if expected_processes is None:
+            if self.on_unavailable is OnUnavailable.LOCAL:
+                raise ValueError(
+                    "expected_processes is needed with on_unavailable='local' (each process "
+                    "then takes limit // expected_processes)"
+                )
+            expected_processes = 1
+        if isinstance(expected_processes, bool) or not isinstance(expected_processes, int):
+            raise ValueError("expected_processes must be an int >= 1")
+        if expected_processes < 1:
+            raise ValueError("expected_processes must be an int >= 1")
+        if not unavailable_timeout >= 0:
+            raise ValueError("unavailable_timeout must be >= 0 seconds")
+        if not probe_interval > 0:
+            raise ValueError("probe_interval must be > 0 seconds")
+        self.expected_processes = expected_processes
+        self.unavailable_timeout = float(unavailable_timeout)
+        self.probe_interval = float(probe_interval)
         if lease_margin < 0:
             raise ValueError("lease_margin must not be negative")
         if budget_memory <= 0:
@@ -481,7 +619,10 @@ class RedisFleet:
         self.prefix = prefix
         self.lease_margin = float(lease_margin)
         self.budget_memory = float(budget_memory)
-        self._client_options = dict(client_options or {})
+        self._client_options = {
+            "socket_connect_timeout": CONNECT_TIMEOUT,
+            **(client_options or {}),
+        }
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopFleet] = (
             weakref.WeakKeyDictionary()
         )
@@ -518,9 +659,15 @@ class RedisFleet:
         loop = asyncio.get_running_loop()
         here = self._loops.get(loop)
         if here is None:
-            client = aioredis.Redis.from_url(self._url, **self._client_options)
-            here = self._loops[loop] = _LoopFleet(client)
+            options = {"socket_timeout": ANSWER_TIMEOUT, **self._client_options}
+            client = aioredis.Redis.from_url(self._url, **options)
+            outage = Outage(SYSTEM_CLOCK, self.probe_interval)
+            here = self._loops[loop] = _LoopFleet(client, outage)
         return here
+
+    def outage(self) -> Outage:
+        """This loop's record of Redis outages (``active``, ``count``, ``last_duration``)."""
+        return self._on_loop().outage
 
     def credential_state(self, cred_id: str, settings: LimitSettings) -> CredentialState:
         """The Redis-backed limiter and budget of ``cred_id`` on the running loop."""
@@ -534,6 +681,8 @@ class RedisFleet:
                 here.background,
                 settings.budget_capacity,
                 self.budget_memory,
+                outage=here.outage,
+                expected_processes=self.expected_processes,
             )
             state = CredentialState(None, budget)
             here.states[cred_id] = state
@@ -550,6 +699,10 @@ class RedisFleet:
                     clock=settings.clock,
                     logger=settings.logger,
                     label=settings.label,
+                    outage=here.outage,
+                    policy=self.on_unavailable,
+                    expected_processes=self.expected_processes,
+                    unavailable_timeout=self.unavailable_timeout,
                 )
             else:
                 state.limiter.lower_limit(settings.limit)

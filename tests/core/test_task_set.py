@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from edu_async_core.clock import SYSTEM_CLOCK
+from edu_async_core.fleet.outage import Outage
 from edu_async_core.fleet.redis import _Background
 from edu_async_core.task_set import drain
 
@@ -49,7 +51,7 @@ async def _nothing() -> None:
 
 @pytest.mark.timeout(10)  # the old loop never yields: only a signal can stop it
 async def test_the_fleets_background_calls_drain_when_already_done() -> None:
-    background = _Background()
+    background = _Background(Outage(SYSTEM_CLOCK, probe_interval=1.0))
     for _ in range(5):
         background.spawn(_nothing(), "a test call")
     # One turn of the loop: the calls finish and their done-callbacks are queued behind
