@@ -9,11 +9,14 @@ Which fenced blocks run:
 - ``bash``: set-up commands (install, quick start) that the suite itself stands on; not run.
 
 Every run sees the credentials of two fresh emulators in the environment variables the
-README documents, and works in a scratch folder holding a copy of ``examples/``.
+README documents, and works in a scratch folder holding a copy of ``examples/``. An
+example that reads ``REDIS_URL`` also gets a real redis-server of its own
+(tests/redis_server.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import sys
@@ -23,6 +26,7 @@ from pathlib import Path
 import attrs
 import pytest
 from cli_helpers import base_env, free_port, run_process
+from redis_server import running_redis
 
 from nexttech_async.testing import NextTechEmulator, NextTechEmulatorConfig
 from nexttech_async.testing.samples import add_sample_contents, add_sample_grades
@@ -112,7 +116,11 @@ async def test_readme_example_runs(
         (tmp_path / "example.py").write_text(example.code, encoding="utf-8")
         argv = [sys.executable, "example.py"]
 
-    run = await run_process(argv, env=readme_env, cwd=str(tmp_path), limit=EXAMPLE_LIMIT)
+    with contextlib.ExitStack() as stack:
+        env = dict(readme_env)
+        if "REDIS_URL" in example.code:
+            env["REDIS_URL"] = stack.enter_context(running_redis())
+        run = await run_process(argv, env=env, cwd=str(tmp_path), limit=EXAMPLE_LIMIT)
 
     assert run.code == 0, f"README example under {example.section!r} failed:\n{run.text}"
     for secret in (readme_env["TUTORFLOW_CONTENT_API_KEY"], readme_env["NEXTTECH_SECRET_KEY"],

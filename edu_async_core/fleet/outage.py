@@ -61,6 +61,7 @@ class Outage:
 
     @property
     def active(self) -> bool:
+        """Whether an outage is in progress (the last call to the coordinator failed)."""
         return self.since is not None
 
     def probe_due(self) -> bool:
