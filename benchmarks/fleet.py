@@ -25,14 +25,33 @@ and of the Redis limiter, with a limit that never makes them wait, sequentially 
 its background releases are paid for. Medians over the rounds; the ratio is the median of
 each round's ratio.
 
+Part 3 times a webhook event across processes: process A (``--events-receiver``) holds a
+``WebhookReceiver`` whose terminal deliveries ``FleetWebhookEvents`` relays to the fleet's
+bus; process B (``--events-waiter``) has no receiver, its session's waits hear that bus,
+and their first poll is ``EVENT_FALLBACK`` seconds in, so no poll ends a wait. B creates
+the jobs, the emulator completes them, and then, one job at a time, B starts
+``wait_for_expansion`` and A is handed the job's signed ``content.completed`` delivery
+(``receiver.receive()``; the emulator knows no webhook). The latency is B's
+``time.monotonic()`` when its wait returned minus A's just before ``receive()``; the same
+clock, as in part 1. It holds the verification, the publish (one Lua script), the
+broadcast, and B's one result fetch (B's session has no rate limiter: part 2 prices that).
+Beside it, "bus only" ends when B's own subscription to the job's topic resolves and
+starts when A's publish is called. Percentiles are nearest-rank.
+
+The module is long because the parts share one emulator and one Redis, and their worker
+processes are this module run with a flag: splitting it would split each part from its
+workers.
+
     python -m benchmarks fleet               # or ./dev bench fleet [--quick]
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
+import math
 import os
 import secrets
 import statistics
@@ -57,9 +76,12 @@ from benchmarks.support import (
     tutorflow_max_in_window,
 )
 from edu_async_core import defaults as core_defaults
+from edu_async_core.events import EventBus
 from edu_async_core.limits import Limiter, LimitSettings
 from edu_async_core.ratelimit import SlidingWindowLimiter, credential_id
+from tutorflow_async import defaults as tf_defaults
 from tutorflow_async.testing import EmulatorConfig, TutorFlowEmulator
+from tutorflow_async.webhooks import compute_signature
 
 NAME = "fleet"
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +95,19 @@ TAIL = 0.1
 """Seconds the workers go on after the measured windows, so these end before the shutdown."""
 NEVER_WAITS = 10**9
 """A limit the overhead rounds never reach."""
+EVENT_CHANNEL = "webhooks"
+EVENT_SECRET = "bench-fleet-events"  # noqa: S105 - A signs and verifies; nothing to guard
+EVENT_FALLBACK = 60.0
+"""B's first poll of a job, seconds into its wait: later than any wait of part 3 lasts."""
+EVENT_WAIT_TIMEOUT = 10.0
+"""A wait whose event is lost ends here, as an error, not as a poll."""
+EVENT_SETTLE = 0.02
+"""Seconds B gives its new subscription's look-up of the bus, so the event is broadcast to
+it (the path of a wait that starts before its job ends) rather than found stored."""
+EVENT_STEP_TIMEOUT = 15.0
+"""Seconds one job of part 3 may take from B's wait to B's report."""
+EVENT_SHARE_LEFT = 30.0
+"""Seconds of the benchmark's time limit part 3 leaves to part 2 and the shutdown."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +122,9 @@ class Plan:
     rounds: int
     pairs_local: int
     pairs_redis: int
+    event_jobs: int
+    event_seconds: float
+    """Part 3 measures ``event_jobs`` jobs, or those it gets through in this many seconds."""
     overhead_concurrency: tuple[int, ...] = (1, 16)
 
     @property
@@ -103,10 +141,10 @@ def plan(quick: bool) -> Plan:
     if quick:
         return Plan(limit=60, window=1.0, processes=(1, 2), warmup_windows=1,
                     measured_windows=2, concurrency=8, rounds=3, pairs_local=5_000,
-                    pairs_redis=300)
+                    pairs_redis=300, event_jobs=20, event_seconds=3.0)
     return Plan(limit=120, window=2.0, processes=(1, 2, 4, 8), warmup_windows=1,
                 measured_windows=3, concurrency=16, rounds=7, pairs_local=50_000,
-                pairs_redis=2_000)
+                pairs_redis=2_000, event_jobs=200, event_seconds=20.0)
 
 
 # -- in the emulator's process -------------------------------------------------------------
@@ -397,6 +435,249 @@ def _sig(value: float) -> float:
     return float(f"{value:.3g}")
 
 
+# -- part 3: a webhook event across processes ----------------------------------------------
+
+
+class TimedBus:
+    """A's bus, noting when each topic's publish was called (where "bus only" starts)."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self.called: dict[str, float] = {}
+        self.returned: dict[str, float] = {}
+
+    async def publish(self, topic: str, dedupe_id: str, payload: str) -> bool:
+        self.called[topic] = time.monotonic()
+        try:
+            return await self._bus.publish(topic, dedupe_id, payload)
+        finally:
+            self.returned[topic] = time.monotonic()
+
+    def subscribe(self, topic: str) -> asyncio.Future[str]:
+        return self._bus.subscribe(topic)
+
+
+def signed_delivery(job_id: str) -> tuple[bytes, dict[str, str]]:
+    """The body and headers TutorFlow would post for ``job_id``'s completion."""
+    event = tf.WebhookEvent.CONTENT_COMPLETED.value
+    body = json.dumps({"event": event, "jobId": job_id, "status": "completed"}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        tf_defaults.WEBHOOK_EVENT_HEADER: event,
+        tf_defaults.WEBHOOK_SIGNATURE_HEADER: compute_signature(body, EVENT_SECRET),
+    }
+    return body, headers
+
+
+async def relay_events(redis_url: str, prefix: str) -> None:
+    """Process A: for each ``{"deliver": job}`` line, receive its delivery and relay it."""
+    from edu_async_core.fleet.redis import RedisFleet
+
+    async with (
+        RedisFleet(redis_url, prefix=prefix) as fleet,
+        tf.WebhookReceiver(EVENT_SECRET) as receiver,
+    ):
+        bus = TimedBus(fleet.events(EVENT_CHANNEL))
+        async with tf.FleetWebhookEvents(bus, receiver) as events:
+            # Connecting and loading the script are paid here, not by the first event.
+            await fleet.events(EVENT_CHANNEL).publish("bench-warm-up", secrets.token_hex(8), "{}")
+            emit({"ready": True})
+            base: tuple[int, int, int, int] | None = None
+            while line := await asyncio.to_thread(sys.stdin.readline):
+                command = json.loads(line)
+                if command.get("measured") and base is None:
+                    base = (events.published, events.repeats, events.lost,
+                            receiver.counters.accepted)
+                job_id = command["deliver"]
+                body, headers = signed_delivery(job_id)
+                received = time.monotonic()
+                verdict = receiver.receive(body, headers)
+                await events.flush()
+                emit({"received": received, "http_status": verdict.status,
+                      "publish_called": bus.called.pop(job_id, None),
+                      "publish_returned": bus.returned.pop(job_id, None)})
+            now = (events.published, events.repeats, events.lost, receiver.counters.accepted)
+            then = now if base is None else base
+            emit({"done": True, **{name: after - before for name, after, before in zip(
+                ("published", "repeats", "lost", "accepted"), now, then, strict=True)}})
+
+
+async def wait_events(base_url: str, redis_url: str, prefix: str, count: int) -> None:
+    """Process B: create ``count`` jobs, then wait for each job named on stdin in turn."""
+    from edu_async_core.fleet.redis import RedisFleet
+
+    config = tf.TransportConfig(timeout=5.0)
+    async with (
+        RedisFleet(redis_url, prefix=prefix) as fleet,
+        tf.ContentSession(base_url=base_url, rate_limit_per_minute=None, config=config) as session,
+    ):
+        bus = fleet.events(EVENT_CHANNEL)
+        session.attach_webhooks(tf.FleetWebhookEvents(bus), fallback_interval=EVENT_FALLBACK)
+        await bus.listening()
+        jobs = [
+            (await session.expansions.create(
+                {"level": {"id": f"events-{i}", "lessons": [{"id": "l1", "type": "dialogue"}]}}
+            )).id
+            for i in range(count)
+        ]
+        emit({"jobs": jobs})
+        base: Any = None
+
+        async def wait(job_id: str) -> dict[str, Any]:
+            try:
+                result = await session.wait_for_expansion(job_id, timeout=EVENT_WAIT_TIMEOUT)
+            except tf.TutorFlowError as exc:
+                return {"ended": time.monotonic(), "error": type(exc).__name__}
+            return {"ended": time.monotonic(), "status": result.job.status}
+
+        while line := await asyncio.to_thread(sys.stdin.readline):
+            command = json.loads(line)
+            if command.get("measured") and base is None:
+                base = session.poller.stats  # what the warm-up wait cost stays out
+            job_id = command["wait"]
+            heard: list[float] = []
+            direct = bus.subscribe(job_id)
+            direct.add_done_callback(functools.partial(_note_time, heard))
+            waiting = asyncio.create_task(wait(job_id))
+            await asyncio.sleep(EVENT_SETTLE)
+            emit({"waiting": job_id})
+            report = await waiting
+            direct.cancel()
+            emit({**report, "heard": heard[0] if heard else None})
+        stats = session.poller.stats
+        if base is None:
+            base = stats
+        emit({"done": True, "polls": stats.polls - base.polls,
+              "result_fetches": stats.result_fetches - base.result_fetches,
+              "events": stats.events - base.events,
+              "transient_errors": stats.transient_errors - base.transient_errors})
+
+
+def _note_time(into: list[float], _: object) -> None:
+    into.append(time.monotonic())
+
+
+def job_statuses(emu: Any, job_ids: Sequence[str]) -> list[str]:
+    """In the emulator's process: each job's status right now."""
+    return [emu.job_status(job_id) for job_id in job_ids]
+
+
+async def until_completed(emu: EmulatorProcess, job_ids: Sequence[str]) -> None:
+    while True:
+        statuses = await emu.acall(job_statuses, job_ids)
+        if all(s == "completed" for s in statuses):
+            return
+        if any(s not in ("queued", "processing", "completed") for s in statuses):
+            raise RuntimeError(f"part 3's jobs did not all complete: {Counter(statuses)}")
+        await asyncio.sleep(0.05)
+
+
+async def spawn(*argv: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.fleet", *argv,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT, env=env,
+    )
+
+
+async def tell(proc: asyncio.subprocess.Process, record: dict[str, Any]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(record).encode() + b"\n")
+    await proc.stdin.drain()
+
+
+async def finish(proc: asyncio.subprocess.Process) -> dict[str, Any]:
+    """Close the worker's stdin and return its last report once it has exited."""
+    assert proc.stdin is not None
+    proc.stdin.close()
+    report = await read_record(proc)
+    if await proc.wait():
+        raise RuntimeError(f"an event worker exited with {proc.returncode}")
+    return report
+
+
+async def event_latency(
+    emu: EmulatorProcess, redis_url: str, p: Plan, options: Options
+) -> Figures:
+    secret, _ = await emu.acall(tutorflow_key, "fleet-events", NEVER_WAITS)
+    prefix = f"bench-events-{secrets.token_hex(4)}"
+    env = {**os.environ, "TUTORFLOW_CONTENT_API_KEY": secret}
+    started = time.monotonic()
+    deadline = min(started + p.event_seconds, options.deadline - EVENT_SHARE_LEFT)
+    a = await spawn("--events-receiver", redis_url, prefix)
+    b = await spawn("--events-waiter", emu.base_url, redis_url, prefix, str(p.event_jobs + 1),
+                    env=env)
+    samples: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(START_TIMEOUT):
+            await read_record(a)
+            warm_up, *jobs = (await read_record(b))["jobs"]
+            await until_completed(emu, [warm_up, *jobs])
+        ready = time.monotonic()
+        # An unmeasured first job: what B and A do once (first result fetch, first event
+        # on each side) stays out of the figures.
+        for job_id, measured in [(warm_up, False), *((j, True) for j in jobs)]:
+            if measured and samples and time.monotonic() > deadline:
+                break
+            async with asyncio.timeout(EVENT_STEP_TIMEOUT):
+                await tell(b, {"wait": job_id, "measured": measured})
+                await read_record(b)
+                await tell(a, {"deliver": job_id, "measured": measured})
+                relayed = await read_record(a)
+                waited = await read_record(b)
+            if measured:
+                samples.append({**relayed, **waited})
+        async with asyncio.timeout(FINISH_TIMEOUT):
+            b_done = await finish(b)
+            a_done = await finish(a)
+    finally:
+        for proc in (a, b):
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    return event_figures(samples, a_done, b_done, p.event_jobs, started, ready)
+
+
+def event_figures(
+    samples: Sequence[dict[str, Any]], a_done: dict[str, Any], b_done: dict[str, Any],
+    planned: int, started: float, ready: float,
+) -> Figures:
+    ended = [s["ended"] - s["received"] for s in samples if s.get("status") == "completed"]
+    bus = [s["heard"] - s["publish_called"] for s in samples
+           if s.get("heard") is not None and s.get("publish_called") is not None]
+    after_bus = [s["ended"] - s["heard"] for s in samples
+                 if s.get("status") == "completed" and s.get("heard") is not None]
+    before_bus = [s["publish_called"] - s["received"] for s in samples
+                  if s.get("publish_called") is not None]
+    return {
+        "waits": len(samples),
+        "planned": planned,
+        "wait_ended_ms": _spread(ended),
+        "bus_only_ms": _spread(bus),
+        "receive_to_publish_ms": _spread(before_bus),
+        "bus_to_wait_ended_ms": _spread(after_bus),
+        "not_completed": Counter(s.get("status") or s.get("error") for s in samples
+                                 if s.get("status") != "completed"),
+        "rejected_deliveries": sum(1 for s in samples if s["http_status"] != 200),
+        "b_poller": {k: v for k, v in b_done.items() if k != "done"},
+        "a_relay": {k: v for k, v in a_done.items() if k != "done"},
+        "start_s": round(ready - started, 2),
+        "measured_s": round(time.monotonic() - ready, 2),
+    }
+
+
+def _spread(seconds: Sequence[float]) -> dict[str, float | int | None]:
+    """p50, p99 (nearest rank) and max in milliseconds, and the count."""
+    ordered = sorted(seconds)
+    if not ordered:
+        return {"p50": None, "p99": None, "max": None, "count": 0}
+
+    def rank(q: float) -> float:
+        return _sig(ordered[max(0, math.ceil(q * len(ordered)) - 1)] * 1e3)
+
+    return {"p50": rank(0.5), "p99": rank(0.99), "max": _sig(ordered[-1] * 1e3),
+            "count": len(ordered)}
+
+
 # -- the benchmark --------------------------------------------------------------------------
 
 
@@ -405,6 +686,7 @@ async def measure(options: Options) -> Figures:
     config = EmulatorConfig(rate_limit_window=p.window, request_log_limit=100_000)
     with RedisServer() as redis, EmulatorProcess(TutorFlowEmulator, config) as emu:
         part1 = await throughput(emu, redis.url, p, options)
+        part3 = await event_latency(emu, redis.url, p, options)
         # The overhead rounds get what is left, less a margin for closing down.
         part2 = await overhead(redis, p, options.deadline - 5)
     figures: Figures = {
@@ -428,7 +710,21 @@ async def measure(options: Options) -> Figures:
         figures[f"redis: client CPU µs per pair, {tasks}"] = _sig(o["redis_client_cpu_us"])
         figures[f"redis: redis-server CPU µs per pair, {tasks}"] = _sig(o["redis_server_cpu_us"])
     figures["overhead rounds"] = min(part2[f"c={c}"]["rounds"] for c in p.overhead_concurrency)
-    figures["raw"] = {"fleet_rows": part1["rows"], "overhead": part2}
+    for label, field in (("event → wait ended in B", "wait_ended_ms"),
+                         ("bus only, A's publish → B's subscription", "bus_only_ms")):
+        spread = part3[field]
+        for stat in ("p50", "p99", "max"):
+            figures[f"ms {label}, {stat}"] = spread[stat]
+        figures[f"{label}: waits"] = spread["count"]
+    figures["ms event → wait ended, of it after the bus (result fetch), p50"] = (
+        part3["bus_to_wait_ended_ms"]["p50"])
+    figures["event waits planned"] = part3["planned"]
+    figures["event waits not completed"] = sum(part3["not_completed"].values())
+    figures["B: status polls"] = part3["b_poller"]["polls"]
+    figures["B: result fetches"] = part3["b_poller"]["result_fetches"]
+    figures["B: events heard"] = part3["b_poller"]["events"]
+    figures["A: events published"] = part3["a_relay"]["published"]
+    figures["raw"] = {"fleet_rows": part1["rows"], "overhead": part2, "events": part3}
     return figures
 
 
@@ -438,7 +734,15 @@ def run(options: Options) -> Figures:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["--worker"]:
+    role, args = sys.argv[1:2], sys.argv[2:]
+    if role == ["--worker"]:
+        raise SystemExit(worker_main(args))
+    if role == ["--events-receiver"]:
+        asyncio.run(relay_events(args[0], args[1]))
+    elif role == ["--events-waiter"]:
+        asyncio.run(wait_events(args[0], args[1], args[2], int(args[3])))
+    else:
         raise SystemExit("usage: python -m benchmarks.fleet --worker BASE_URL REDIS_URL PREFIX "
-                         "JOB_ID LIMIT WINDOW MARGIN CONCURRENCY (run by python -m benchmarks)")
-    raise SystemExit(worker_main(sys.argv[2:]))
+                         "JOB_ID LIMIT WINDOW MARGIN CONCURRENCY | --events-receiver REDIS_URL "
+                         "PREFIX | --events-waiter BASE_URL REDIS_URL PREFIX JOBS "
+                         "(run by python -m benchmarks)")
