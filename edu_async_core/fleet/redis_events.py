@@ -263,7 +263,7 @@ class RedisEventBus:
 
     def _recovered(self, here: _LoopBus) -> None:
         if self._outage_since is not None:
-            _log.warning(
+            _log.info(
                 "fleet events: Redis reachable again after %.1fs; checking %d waiting "
                 "subscription(s) for events sent meanwhile",
                 time.monotonic() - self._outage_since,

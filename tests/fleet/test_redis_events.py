@@ -7,6 +7,7 @@ own subscriptions); tests/fleet/test_fleet_events.py does it with real subproces
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -131,6 +132,7 @@ async def test_broadcasts_missed_while_disconnected_are_looked_up(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="edu_async_core.fleet")
     a, b = buses
     monkeypatch.setattr(redis_events, "RECONNECT_FIRST", 0.5)  # a gap to publish into
     waiting = b.subscribe("job-9")
