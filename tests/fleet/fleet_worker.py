@@ -2,11 +2,14 @@
 
 Run by tests/fleet/test_fleet_processes.py as a real subprocess::
 
-    python fleet_worker.py BASE_URL REDIS_URL PREFIX WORKER COUNT LIMIT WINDOW
+    python fleet_worker.py BASE_URL REDIS_URL PREFIX WORKER COUNT LIMIT WINDOW \
+        [CONCURRENCY [POLL_INTERVAL]]
 
-The key comes from ``$TUTORFLOW_CONTENT_API_KEY`` (never on the command line). Each
-finished input is printed as one JSON line ``{"input", "job", "status"}``; the last line
-is ``{"done": true, ...}``.
+The key comes from ``$TUTORFLOW_CONTENT_API_KEY`` (never on the command line). Every
+request carries ``fleet-worker/WORKER`` in its ``User-Agent``, so the emulator can aim a
+fault at one worker and its request log tells the workers apart. Each finished input is
+printed as one JSON line ``{"input", "job", "status"}``; the last line is
+``{"done": true, ...}``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,16 @@ import sys
 
 import tutorflow_async as tf
 from edu_async_core.fleet.redis import RedisFleet
+from tutorflow_async.defaults import TUTORFLOW_USER_AGENT
 
 CONCURRENCY = 8
+POLL_INTERVAL = 0.3
 WAIT_TIMEOUT = 60.0
+
+
+def user_agent(worker: int) -> str:
+    """The ``User-Agent`` of worker ``worker`` (the SDK's own, then the worker's name)."""
+    return f"{TUTORFLOW_USER_AGENT} fleet-worker/{worker}"
 
 
 def payload(worker: int, index: int) -> dict[str, object]:
@@ -34,8 +44,15 @@ def emit(record: dict[str, object]) -> None:
 async def main(argv: list[str]) -> None:
     base_url, redis_url, prefix = argv[0], argv[1], argv[2]
     worker, count, limit, window = int(argv[3]), int(argv[4]), int(argv[5]), float(argv[6])
-    config = tf.TransportConfig(rate_limit_window=window, rate_limit_margin=0.2, timeout=3.0)
-    gate = asyncio.Semaphore(CONCURRENCY)
+    concurrency = int(argv[7]) if len(argv) > 7 else CONCURRENCY
+    poll_interval = float(argv[8]) if len(argv) > 8 else POLL_INTERVAL
+    config = tf.TransportConfig(
+        rate_limit_window=window,
+        rate_limit_margin=0.2,
+        timeout=3.0,
+        user_agent=user_agent(worker),
+    )
+    gate = asyncio.Semaphore(concurrency)
     async with (
         RedisFleet(redis_url, prefix=prefix, lease_margin=1.0) as fleet,
         tf.ContentSession(
@@ -43,8 +60,8 @@ async def main(argv: list[str]) -> None:
             rate_limit_per_minute=limit,
             config=config,
             fleet=fleet,
-            poll_interval=0.3,
-            max_interval=1.0,
+            poll_interval=poll_interval,
+            max_interval=max(1.0, poll_interval),
         ) as session,
     ):
 

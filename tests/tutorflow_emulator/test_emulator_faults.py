@@ -152,6 +152,39 @@ async def test_times_probability_and_matching(
         assert r.status == 404
 
 
+async def test_header_fault_hits_only_the_client_it_names(
+    emu: TutorFlowEmulator, http: aiohttp.ClientSession, bearer: dict[str, str]
+) -> None:
+    emu.add_fault(
+        Fault("status", status=429, retry_after=2, header=("user-agent", "worker/2"), times=1)
+    )
+    url = f"{emu.base_url}/v1/content/integrations/expansions/job_1"
+    statuses = []
+    for agent in ["sdk/1.0 worker/1", "sdk/1.0 worker/20", "sdk/1.0 worker/2", "sdk worker/2"]:
+        async with http.get(url, headers={**bearer, "User-Agent": agent}) as r:
+            statuses.append(r.status)
+    # "worker/2" is a substring of "worker/20": the first of them takes the fault's hit.
+    assert statuses == [404, 429, 404, 404]
+    log = emu.request_log
+    assert [rec.fault is not None for rec in log] == [False, True, False, False]
+    hit = log[1].fault
+    assert hit is not None and hit.status == 429 and hit.retry_after == 2
+    assert log[1].headers["User-Agent"] == "sdk/1.0 worker/20"
+    assert emu.pending_faults == []
+
+
+def test_header_matching_is_by_name_in_any_case_and_text_as_is() -> None:
+    fault = Fault("status", method="GET", header=("X-Worker", "Blue"))
+    assert fault.matches("GET", ("/a",), {"x-worker": "dark Blue"})
+    assert fault.matches("get", ("/a",), {"Other": "x", "X-WORKER": "Blue"})
+    assert not fault.matches("GET", ("/a",), {"X-Worker": "blue"})
+    assert not fault.matches("GET", ("/a",), {"X-Other": "Blue"})
+    assert not fault.matches("GET", ("/a",), {})
+    assert not fault.matches("GET", ("/a",))  # no headers given: a header fault selects nothing
+    assert not fault.matches("POST", ("/a",), {"X-Worker": "Blue"})
+    assert Fault("status").matches("GET", ("/a",))  # without ``header`` nothing changes
+
+
 def test_fault_rejects_nonsense() -> None:
     with pytest.raises(ValueError, match="kind"):
         Fault("explode")
@@ -159,6 +192,10 @@ def test_fault_rejects_nonsense() -> None:
         Fault("status", times=0)
     with pytest.raises(ValueError, match="probability"):
         Fault("status", probability=2.0)
+    with pytest.raises(ValueError, match="header"):
+        Fault("status", header=("", "x"))
+    with pytest.raises(ValueError, match="header"):
+        Fault("status", header=("User-Agent",))  # type: ignore[arg-type]
 
 
 async def test_close_cuts_a_pending_delay_short(http: aiohttp.ClientSession) -> None:

@@ -354,6 +354,15 @@ class TutorFlowEmulator(AsyncServerContext):
         except web.HTTPRequestEntityTooLarge:
             body, too_large = b"", True
         headers = CIMultiDict(request.headers)
+        routed = self._route(request.method, raw_path)
+        template = routed.template or UNMATCHED
+        self.counters.by_route[(request.method, template)] += 1
+
+        fault = self._faults.pick(
+            request.method, (template, raw_path, unquote(raw_path, errors="replace")), headers
+        )
+        # Logged once its fault is picked (nothing awaited in between), so the record can
+        # say which fault, if any, hit it.
         if self._log.enabled:
             self._log.append(
                 RequestRecord(
@@ -363,15 +372,9 @@ class TutorFlowEmulator(AsyncServerContext):
                     headers=dict(headers),
                     body=body,
                     at=arrived,
+                    fault=fault,
                 )
             )
-        routed = self._route(request.method, raw_path)
-        template = routed.template or UNMATCHED
-        self.counters.by_route[(request.method, template)] += 1
-
-        fault = self._faults.pick(
-            request.method, (template, raw_path, unquote(raw_path, errors="replace"))
-        )
         in_transit = fault is not None and fault.kind in IN_TRANSIT_KINDS
         if fault is not None:
             self.counters.faults_injected += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 
 import attrs
 from attrs import validators as v
@@ -45,6 +46,23 @@ IN_TRANSIT_KINDS: frozenset[str] = frozenset({"slow_body", "truncated"})
 _ONCE: int | None = 1
 
 
+def _header(
+    _inst: object, attr: attrs.Attribute[tuple[str, str] | None], value: tuple[str, str] | None
+) -> None:
+    if value is None:
+        return
+    if (
+        not isinstance(value, tuple)
+        or len(value) != 2
+        or not all(isinstance(part, str) for part in value)
+        or not value[0]
+    ):
+        raise ValueError(
+            f"{attr.name} must be None or a (name, text) pair of strings with a non-empty "
+            f"name, got {value!r}"
+        )
+
+
 def _times(_inst: object, attr: attrs.Attribute[int | None], value: int | None) -> None:
     if value is not None and value < 1:
         raise ValueError(f"{attr.name} must be >= 1 or None (unlimited), got {value!r}")
@@ -73,9 +91,12 @@ class Fault:
     ``method`` and ``path`` select requests (``None`` matches any); ``path`` is compared
     with the route template (``/v1/content/integrations/expansions/{jobId}``), the raw path
     and the decoded path. ``times`` bounds how many requests the fault hits (``None``: no
-    bound); ``probability`` makes it hit only some of the matching requests. With
-    ``after_commit`` the real handler runs first, so its state changes stick, and only its
-    response is replaced: "the server created the job, then the connection died". The
+    bound); ``probability`` makes it hit only some of the matching requests. ``header``,
+    a ``(name, text)`` pair, selects only requests whose header ``name`` (any case) holds
+    ``text`` (case-sensitive substring), so a fault can aim at one client of many by its
+    ``User-Agent``: ``Fault(kind="status", status=429, header=("User-Agent", "worker/2"))``.
+    With ``after_commit`` the real handler runs first, so its state changes stick, and only
+    its response is replaced: "the server created the job, then the connection died". The
     in-transit kinds (``"slow_body"``, ``"truncated"``) always run the handler first: what
     they damage is its answer.
 
@@ -103,21 +124,35 @@ class Fault:
     retry_after: float | str | None = None
     delay: float = attrs.field(default=0.0, validator=v.ge(0.0))
     after_commit: bool = False
+    header: tuple[str, str] | None = attrs.field(default=None, validator=_header)
 
-    def matches(self, method: str, paths: tuple[str, ...]) -> bool:
-        """Whether this fault selects a request with this method and any of these paths."""
+    def matches(
+        self, method: str, paths: tuple[str, ...], headers: Mapping[str, str] | None = None
+    ) -> bool:
+        """Whether this fault selects a request with this method, any of these paths and
+        these headers (``headers`` absent: a fault with a ``header`` selects nothing)."""
         if self.method is not None and self.method.upper() != method.upper():
             return False
-        return self.path is None or self.path in paths
+        if self.path is not None and self.path not in paths:
+            return False
+        if self.header is None:
+            return True
+        name, text = self.header
+        wanted = name.lower()
+        return any(
+            key.lower() == wanted and text in value for key, value in (headers or {}).items()
+        )
 
 
 class FaultPlan(ArmedFaults[Fault]):
     """The ordered faults of one emulator and how many hits each has left."""
 
-    def pick(self, method: str, paths: tuple[str, ...]) -> Fault | None:
+    def pick(
+        self, method: str, paths: tuple[str, ...], headers: Mapping[str, str] | None = None
+    ) -> Fault | None:
         """The first matching fault that fires for this request, consuming one of its hits.
 
         At most one fault applies per request; a fault that does not fire (probability)
         lets the next matching one have its chance.
         """
-        return self.take(lambda fault: fault.matches(method, paths))
+        return self.take(lambda fault: fault.matches(method, paths, headers))

@@ -7,6 +7,8 @@ from collections import Counter
 
 import attrs
 
+from tutorflow_async.testing._faults import Fault
+
 __all__ = ["Counters", "FailedDelivery", "IssuedKey", "RequestRecord"]
 
 
@@ -65,6 +67,9 @@ class RequestRecord:
     body: bytes = attrs.field(repr=False)
     at: float
     """``time.monotonic()`` at arrival."""
+    fault: Fault | None = None
+    """The fault that hit this request, if one did: with ``at`` and the headers, it tells
+    when, and to which client, an injected answer (a 429, say) went out."""
 
 
 @attrs.frozen
