@@ -55,6 +55,9 @@ from types import TracebackType
 from typing import Any, Final
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import FleetUnavailableError
@@ -109,6 +112,8 @@ if #lost > 0 then redis.call('PEXPIRE', KEYS[2], window + lease) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local held = redis.call('ZCARD', KEYS[1])
 local counted = redis.call('ZCARD', KEYS[2])
+-- Asked again for a slot already granted (the answer was lost on the way): grant it.
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {1, 0, 0, held, counted} end
 local paused = redis.call('PTTL', KEYS[3])
 if paused > 0 then return {0, paused, 1, held, counted} end
 local limit = tonumber(ARGV[2])
@@ -232,12 +237,29 @@ class _Keys:
 
 _SLOT_IDS: Final = itertools.count(1)
 
+
 #: Seconds to connect to Redis, and to wait for one answer, before it counts as unreachable.
 CONNECT_TIMEOUT: Final = 2.0
 ANSWER_TIMEOUT: Final = 5.0
 #: Pauses between a failing-closed call's attempts to reach Redis, doubled up to the last.
 PROBE_FIRST: Final = 0.05
 PROBE_LAST: Final = 1.0
+
+
+def client_defaults() -> dict[str, Any]:
+    """Options of the fleet's Redis clients unless ``client_options`` override them.
+
+    One immediate retry on a broken connection: after Redis comes back, each pooled
+    connection the outage broke fails once when next used, and without the retry each
+    such failure would be reported as a new outage. The scripts tolerate running twice
+    (a grant, release or pause of the same slot is idempotent; a retry budget spend whose
+    answer was lost is spent twice, the safe side).
+    """
+    return {
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "retry": Retry(NoBackoff(), 1),
+        "retry_on_error": [RedisConnectionError],
+    }
 
 
 class RedisLimiter:
@@ -564,9 +586,10 @@ class RedisFleet:
     seconds for it, then raises the SDK's ``FleetUnavailableError`` without sending; with
     ``"local"`` each process goes on at ``limit // expected_processes`` per window and
     asks Redis again every ``probe_interval`` seconds. ``client_options`` go to
-    ``redis.asyncio.Redis.from_url``; unless they say otherwise, connecting gives up
-    after ``CONNECT_TIMEOUT`` and an answer after ``ANSWER_TIMEOUT`` seconds, so a Redis
-    that hangs counts as unreachable instead of stalling every call.
+    ``redis.asyncio.Redis.from_url``; unless they say otherwise (:func:`client_defaults`),
+    connecting gives up after ``CONNECT_TIMEOUT`` and an answer after ``ANSWER_TIMEOUT``
+    seconds, so a Redis that hangs counts as unreachable instead of stalling every call,
+    and a command whose connection broke is tried once more on a new one.
 
     Use one per process, ``async with RedisFleet(url) as fleet:`` around the sessions
     given ``fleet=fleet``, so pending releases are sent and connections closed at the end.
@@ -619,10 +642,7 @@ class RedisFleet:
         self.prefix = prefix
         self.lease_margin = float(lease_margin)
         self.budget_memory = float(budget_memory)
-        self._client_options = {
-            "socket_connect_timeout": CONNECT_TIMEOUT,
-            **(client_options or {}),
-        }
+        self._client_options = {**client_defaults(), **(client_options or {})}
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopFleet] = (
             weakref.WeakKeyDictionary()
         )

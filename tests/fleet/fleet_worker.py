@@ -5,7 +5,11 @@ Run by tests/fleet/test_fleet_processes.py as a real subprocess::
     python fleet_worker.py BASE_URL REDIS_URL PREFIX WORKER COUNT LIMIT WINDOW \
         [CONCURRENCY [POLL_INTERVAL]]
 
-The key comes from ``$TUTORFLOW_CONTENT_API_KEY`` (never on the command line). Every
+The key comes from ``$TUTORFLOW_CONTENT_API_KEY`` (never on the command line). The fleet's
+policy for an unreachable Redis comes from ``$FLEET_ON_UNAVAILABLE`` (``fail``, the
+default, or ``local``), ``$FLEET_EXPECTED_PROCESSES`` and ``$FLEET_UNAVAILABLE_TIMEOUT``;
+an input whose call failed is printed as ``{"input", "error"}``, and the last line also
+says how many Redis outages the worker saw and how long the last one lasted. Every
 request carries ``fleet-worker/WORKER`` in its ``User-Agent``, so the emulator can aim a
 fault at one worker and its request log tells the workers apart. Each finished input is
 printed as one JSON line ``{"input", "job", "status"}``; the last line is
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 
 import tutorflow_async as tf
@@ -53,8 +58,18 @@ async def main(argv: list[str]) -> None:
         user_agent=user_agent(worker),
     )
     gate = asyncio.Semaphore(concurrency)
+    policy = os.environ.get("FLEET_ON_UNAVAILABLE", "fail")
+    expected = os.environ.get("FLEET_EXPECTED_PROCESSES")
     async with (
-        RedisFleet(redis_url, prefix=prefix, lease_margin=1.0) as fleet,
+        RedisFleet(
+            redis_url,
+            prefix=prefix,
+            lease_margin=1.0,
+            on_unavailable=policy,
+            expected_processes=int(expected) if expected else None,
+            unavailable_timeout=float(os.environ.get("FLEET_UNAVAILABLE_TIMEOUT", "10")),
+            probe_interval=0.25,
+        ) as fleet,
         tf.ContentSession(
             base_url=base_url,
             rate_limit_per_minute=limit,
@@ -66,13 +81,22 @@ async def main(argv: list[str]) -> None:
     ):
 
         async def one(index: int) -> None:
+            name = f"w{worker}-{index}"
             async with gate:
-                job = await session.expansions.create(payload(worker, index))
-                result = await session.wait_for_expansion(job.id, timeout=WAIT_TIMEOUT)
-                emit({"input": f"w{worker}-{index}", "job": job.id, "status": result.job.status})
+                try:
+                    job = await session.expansions.create(payload(worker, index))
+                    result = await session.wait_for_expansion(job.id, timeout=WAIT_TIMEOUT)
+                except tf.TutorFlowError as exc:
+                    emit({"input": name, "error": type(exc).__name__})
+                    return
+                emit({"input": name, "job": job.id, "status": result.job.status})
 
         await asyncio.gather(*(one(i) for i in range(count)))
-    emit({"done": True, "worker": worker})
+        outage = fleet.outage()
+    emit({
+        "done": True, "worker": worker, "outages": outage.count,
+        "outage_seconds": outage.last_duration,
+    })
 
 
 if __name__ == "__main__":

@@ -14,17 +14,21 @@ limiter bite fails loudly instead of passing without proving anything.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import secrets
 import signal
-import sys
 import time
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
+from fleet.fleet_run import (
+    LIMIT,
+    PER_WORKER,
+    RUN_TIMEOUT,
+    WINDOW,
+    finish,
+    start_worker,
+)
 from fleet.fleet_worker import user_agent
 
 from edu_async_core.fleet.redis import namespace
@@ -33,16 +37,7 @@ from tutorflow_async.testing import EmulatorConfig, Fault, RequestRecord, TutorF
 
 pytestmark = pytest.mark.fleet
 
-WORKER = Path(__file__).with_name("fleet_worker.py")
 WORKERS = 4
-PER_WORKER = 500
-LIMIT = 900
-WINDOW = 3.0
-# Enough tasks that the fleet always has requests waiting for the limiter: each job is
-# a create, one status poll and one result fetch (it ends before its first poll).
-CONCURRENCY = 32
-POLL_INTERVAL = 0.3
-RUN_TIMEOUT = 90.0
 # Below this share of LIMIT / WINDOW, the fleet was not held at the limit but slowed down
 # by something else (the real figure here is about 0.93: the workers' margin of 0.2 s
 # makes their window 3.2 s, and process start-up counts in the elapsed time).
@@ -66,65 +61,6 @@ BURST = 3
 # the 429 are those: the latest came 17 ms after it here, and 88 ms once when every core
 # was saturated (32 tasks a worker, no limit), the 429's worker slow to read its answer.
 PAUSE_GRACE = 0.1
-
-
-class Worker:
-    """One ``fleet_worker.py`` subprocess and the JSON lines it printed."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, index: int) -> None:
-        self.proc = proc
-        self.index = index
-        self.records: list[dict[str, Any]] = []
-        self.progress = asyncio.Event()
-
-        self.ended = False
-
-    async def read(self) -> None:
-        assert self.proc.stdout is not None
-        try:
-            async for line in self.proc.stdout:
-                self.records.append(json.loads(line))
-                self.progress.set()
-        finally:
-            self.ended = True
-            self.progress.set()
-
-    @property
-    def results(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if "input" in r]
-
-    @property
-    def done(self) -> bool:
-        return any(r.get("done") for r in self.records)
-
-    async def wait_for_results(self, count: int) -> None:
-        while len(self.results) < count:
-            # A worker that died (its traceback is on stderr) fails the test now, not at
-            # RUN_TIMEOUT.
-            assert not self.ended, f"worker {self.index} ended after {len(self.results)} inputs"
-            self.progress.clear()
-            await self.progress.wait()
-
-
-async def start_worker(
-    emu: TutorFlowEmulator,
-    api_key: str,
-    redis_url: str,
-    prefix: str,
-    index: int,
-    per_worker: int = PER_WORKER,
-    *,
-    limit: int = LIMIT,
-    concurrency: int = CONCURRENCY,
-) -> Worker:
-    env = {**os.environ, "TUTORFLOW_CONTENT_API_KEY": api_key}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(WORKER), emu.base_url, redis_url, prefix,
-        str(index), str(per_worker), str(limit), str(WINDOW),
-        str(concurrency), str(POLL_INTERVAL),
-        stdout=asyncio.subprocess.PIPE, env=env,
-    )
-    return Worker(proc, index)
 
 
 async def slots_of(redis: aioredis.Redis, key: str, pid: int) -> list[str]:
@@ -179,19 +115,6 @@ def held_at_the_limit(figures: dict[str, Any], elapsed: float) -> float:
 
 def expected_inputs(per_worker: int = PER_WORKER) -> set[str]:
     return {f"w{w}-{i}" for w in range(WORKERS) for i in range(per_worker)}
-
-
-async def finish(workers: list[Worker], readers: list[asyncio.Task[None]]) -> None:
-    try:
-        async with asyncio.timeout(RUN_TIMEOUT):
-            await asyncio.gather(*readers)
-            for w in workers:
-                await w.proc.wait()
-    finally:
-        for w in workers:
-            if w.proc.returncode is None:
-                w.proc.kill()
-                await w.proc.wait()
 
 
 async def test_four_processes_share_one_key_without_a_429(redis_url: str) -> None:

@@ -94,6 +94,10 @@ async def test_the_acquire_script_grants_up_to_the_limit_then_says_exactly_how_l
     assert window_ms - 50 <= wait_ms <= window_ms
     await asyncio.sleep(wait_ms / 1000 + 0.005)
     assert (await ask("s3"))[0] == 1
+    # Asked again for the same slot (its answer was lost, the client retried): the same
+    # grant, not a second slot, even with the window full.
+    assert (await ask("s3"))[0] == 1
+    assert await redis_client.zcard(keys[0]) == 3
 
 
 async def test_two_processes_never_exceed_the_limit_in_any_window(
