@@ -1,0 +1,235 @@
+"""Review: outage handling of RedisLimiter / RedisEventBus that breaks its documented bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis.asyncio as aioredis
+from redis_server import RedisProcess, redis_process
+
+from edu_async_core.errors import FleetUnavailableError
+from edu_async_core.fleet.redis import RedisFleet
+from edu_async_core.limits import LimitSettings
+
+pytestmark = pytest.mark.fleet
+
+CRED = "review-cred"
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisProcess]:
+    with redis_process() as server:
+        yield server
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="fail mode: concurrent acquires queue on RedisLimiter._turn before their "
+    "unavailable_timeout/deadline starts, so the k-th waits ~k * unavailable_timeout",
+)
+async def test_fail_closed_concurrent_calls_each_wait_at_most_unavailable_timeout(
+    redis: RedisProcess,
+) -> None:
+    async with RedisFleet(
+        redis.url, prefix=f"r{secrets.token_hex(3)}", unavailable_timeout=0.3
+    ) as fleet:
+        limiter = fleet.credential_state(CRED, LimitSettings(limit=50, window=2.0)).limiter
+        assert limiter is not None
+        await limiter.acquire()
+        limiter.release()
+        await fleet.flush()
+        redis.kill()
+
+        async def one() -> float:
+            started = time.monotonic()
+            with pytest.raises(FleetUnavailableError):
+                await limiter.acquire()
+            return time.monotonic() - started
+
+        waited = await asyncio.gather(*(one() for _ in range(6)))
+        # Documented: "waits ... for at most unavailable_timeout seconds".
+        assert max(waited) < 0.3 + 0.5, waited
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="fail mode: one ACQUIRE against a hung Redis is bounded only by 2 x "
+    "ANSWER_TIMEOUT (10 s: client_defaults' Retry also retries TimeoutError), not by "
+    "unavailable_timeout or the call's deadline",
+)
+async def test_fail_closed_hung_redis_respects_the_deadline(redis: RedisProcess) -> None:
+    async with RedisFleet(
+        redis.url, prefix=f"r{secrets.token_hex(3)}", unavailable_timeout=0.3
+    ) as fleet:
+        limiter = fleet.credential_state(CRED, LimitSettings(limit=50, window=2.0)).limiter
+        assert limiter is not None
+        await limiter.acquire()
+        limiter.release()
+        await fleet.flush()
+        assert redis.proc is not None
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(FleetUnavailableError):
+                await limiter.acquire(deadline=time.monotonic() + 0.5)
+            waited = time.monotonic() - started
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        assert waited < 1.5, waited
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="local mode: a probe of a hung Redis holds RedisLimiter._turn for the whole "
+    "answer timeout (x2 with the retry), so every call of the process stalls each "
+    "probe_interval although it is supposed to go on alone",
+)
+async def test_local_mode_hung_redis_does_not_stall_calls(redis: RedisProcess) -> None:
+    async with RedisFleet(
+        redis.url,
+        prefix=f"r{secrets.token_hex(3)}",
+        on_unavailable="local",
+        expected_processes=1,
+        probe_interval=0.3,
+        client_options={"socket_timeout": 0.5},
+    ) as fleet:
+        limiter = fleet.credential_state(CRED, LimitSettings(limit=1000, window=2.0)).limiter
+        assert limiter is not None
+        await limiter.acquire()
+        limiter.release()
+        await fleet.flush()
+        assert redis.proc is not None
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        try:
+            await limiter.acquire()  # detects the outage (after the answer timeout)
+            limiter.release()
+            assert fleet.outage().active
+            worst = 0.0
+            until = time.monotonic() + 1.5
+            while time.monotonic() < until:
+                started = time.monotonic()
+                await limiter.acquire()
+                limiter.release()
+                worst = max(worst, time.monotonic() - started)
+                await asyncio.sleep(0.01)
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        # Going on alone: no call should wait for a probe of a Redis known to be away.
+        assert worst < 0.2, worst
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RedisEventBus gets client_defaults() but not RedisFleet's socket_timeout: with "
+    "redis 5.x-7.x (pyproject allows redis>=5.0.1, default socket_timeout None) a publish "
+    "or MGET to a hung Redis never returns; it only works on redis-py 8 by its own default",
+)
+async def test_bus_client_has_an_answer_timeout_of_its_own(redis: RedisProcess) -> None:
+    async with RedisFleet(redis.url, prefix=f"r{secrets.token_hex(3)}") as fleet:
+        bus = fleet.events()
+        assert await bus.publish("job-1", "d1", "x")
+        kwargs = bus._on_loop().client.connection_pool.connection_kwargs
+        assert kwargs.get("socket_timeout") is not None, kwargs
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="just after a recovery RedisLimiter asks Redis first and then waits for _alone "
+    "(up to a window) holding the grant: the lease can run out before the request is "
+    "even sent, so the fleet counts the request as answered before it left",
+)
+async def test_settle_wait_does_not_outlive_the_redis_lease(redis: RedisProcess) -> None:
+    async with (
+        RedisFleet(
+            redis.url,
+            prefix=f"r{secrets.token_hex(3)}",
+            on_unavailable="local",
+            expected_processes=2,
+            probe_interval=0.05,
+            lease_margin=0.0,
+        ) as fleet,
+        aioredis.Redis.from_url(redis.url) as probe,
+    ):
+        settings = LimitSettings(limit=4, window=1.0, margin=0.0, request_timeout=0.1)
+        limiter = fleet.credential_state(CRED, settings).limiter
+        assert limiter is not None
+        redis.kill()
+        for _ in range(2):  # the process's share (4 // 2) taken alone
+            await limiter.acquire()
+            limiter.release()
+        assert fleet.outage().active
+        redis.start()
+        await asyncio.sleep(0.1)  # the next probe is due
+        await limiter.acquire()  # Redis grants, then _alone makes it wait ~1 s
+        slot = limiter._held[-1][0]
+        assert slot is not None
+        lease_end = await probe.zscore(f"{fleet.namespace(CRED)}:in_flight", slot)
+        sec, usec = await probe.time()
+        now_ms = sec * 1000 + usec // 1000
+        limiter.release()
+        # The request is sent now: the fleet must still count it as in flight.
+        assert lease_end is not None and lease_end > now_ms, (lease_end, now_ms)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RedisLimiter.release pops the oldest _held entry whatever its kind: a Redis "
+    "slot's request that finished releases an _alone slot of another request still in "
+    "flight and leaves its own Redis slot in flight",
+)
+async def test_release_after_mixed_kinds_frees_the_right_slot(redis: RedisProcess) -> None:
+    async with (
+        RedisFleet(
+            redis.url,
+            prefix=f"r{secrets.token_hex(3)}",
+            on_unavailable="local",
+            expected_processes=2,
+            probe_interval=0.05,
+        ) as fleet,
+        aioredis.Redis.from_url(redis.url) as probe,
+    ):
+        settings = LimitSettings(limit=4, window=0.3, margin=0.0, request_timeout=5.0)
+        limiter = fleet.credential_state(CRED, settings).limiter
+        assert limiter is not None
+        redis.kill()
+        await limiter.acquire()  # request A: alone, still in flight below
+        assert list(limiter._held) == [(None, True)]
+        redis.start()
+        await asyncio.sleep(0.1)
+        await limiter.acquire()  # the probe: back on Redis (with _alone for a window)
+        limiter.release()
+        await asyncio.sleep(0.5)  # past the one-window settle
+        await limiter.acquire()  # request B: a Redis slot, no _alone
+        slot_b = limiter._held[-1][0]
+        assert limiter._held[-1] == (slot_b, False)
+        limiter.release()  # B's request finished (A still runs)
+        await fleet.flush()
+        in_flight = await probe.zrange(f"{fleet.namespace(CRED)}:in_flight", 0, -1)
+        assert slot_b is not None and slot_b.encode() not in in_flight, in_flight
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="only connection errors count as an outage: a Redis that answers but cannot "
+    "write (a replica after a failover: READONLY; or OOM) makes acquire raise a raw "
+    "redis ResponseError through the SDK call, with no policy applied",
+)
+async def test_read_only_redis_is_handled_by_the_policy(redis: RedisProcess) -> None:
+    async with (
+        RedisFleet(redis.url, prefix=f"r{secrets.token_hex(3)}", unavailable_timeout=0.2) as fleet,
+        aioredis.Redis.from_url(redis.url) as admin,
+    ):
+        limiter = fleet.credential_state(CRED, LimitSettings(limit=5, window=1.0)).limiter
+        assert limiter is not None
+        await admin.replicaof("127.0.0.1", "1")  # a replica of nothing: read-only
+        try:
+            with pytest.raises(FleetUnavailableError):
+                await limiter.acquire()
+        finally:
+            await admin.replicaof("NO", "ONE")
