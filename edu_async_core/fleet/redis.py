@@ -67,7 +67,7 @@ from ..retry import RetryBudget
 from ..task_set import drain
 from .keys import milliseconds, namespace
 from .outage import OnUnavailable, Outage, fallback_share
-from .redis_events import UNREACHABLE, RedisEventBus
+from .redis_events import UNREACHABLE, RedisEventBus, checked_url
 
 __all__ = [
     "ACQUIRE",
@@ -197,10 +197,11 @@ class _Background:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._outage = outage
 
-    def spawn(self, work: Awaitable[Any], what: str) -> None:
+    def spawn(self, work: Awaitable[Any], what: str) -> asyncio.Future[Any]:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._done(t, what))
+        return task
 
     def _done(self, task: asyncio.Task[Any], what: str) -> None:
         self._tasks.discard(task)
@@ -244,6 +245,9 @@ ANSWER_TIMEOUT: Final = 5.0
 #: Pauses between a failing-closed call's attempts to reach Redis, doubled up to the last.
 PROBE_FIRST: Final = 0.05
 PROBE_LAST: Final = 1.0
+#: Seconds one grant may take while Redis is thought unreachable (a probe), before the
+#: call goes on alone or tries again.
+PROBE_TIMEOUT: Final = 0.5
 
 
 def client_defaults() -> dict[str, Any]:
@@ -257,7 +261,8 @@ def client_defaults() -> dict[str, Any]:
     """
     return {
         "socket_connect_timeout": CONNECT_TIMEOUT,
-        "retry": Retry(NoBackoff(), 1),
+        # Only a broken connection: a Redis that does not answer is not asked twice.
+        "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         "retry_on_error": [RedisConnectionError],
     }
 
@@ -314,6 +319,7 @@ class RedisLimiter:
         self._logger = logger
         self._label = label
         self._turn = asyncio.Lock()
+        self._probe: asyncio.Future[Any] | None = None
         # One entry per slot held, oldest first: its Redis slot id (None if Redis did not
         # grant it) and whether this process's own share was taken too.
         self._held: collections.deque[tuple[str | None, bool]] = collections.deque()
@@ -366,53 +372,143 @@ class RedisLimiter:
         pause outlasts ``deadline``.
         """
         start = self._clock.monotonic()
+        # Counted from the call, not from its turn: calls queued behind one that waits
+        # for an unreachable Redis give up at their own time, not one after another.
+        gave_up_at = start + self._unavailable_timeout
+        if deadline is not None:
+            gave_up_at = min(gave_up_at, deadline)
         await self._local.acquire(deadline)
+        if self._policy is OnUnavailable.LOCAL and self._outage.active:
+            # Redis is away: go on alone at once; a probe in the background finds it back.
+            self._probe_soon()
+            try:
+                await self._alone.acquire(deadline)
+            except BaseException:
+                self._local.give_back()
+                raise
+            self._held.append((None, True))
+            self.total_grants += 1
+            return self._clock.monotonic() - start
         try:
-            async with self._turn:
-                held = await self._acquire_shared(deadline)
+            await self._take_turn(gave_up_at)
         except BaseException:
             self._local.give_back()
             raise
+        try:
+            held = await self._acquire_shared(deadline, gave_up_at)
+        except BaseException:
+            self._local.give_back()
+            raise
+        finally:
+            self._turn.release()
         self._held.append(held)
         self.total_grants += 1
         return self._clock.monotonic() - start
 
-    async def _acquire_shared(self, deadline: float | None) -> tuple[str | None, bool]:
+    async def _take_turn(self, gave_up_at: float) -> None:
+        """This process's turn to ask Redis, first come first served; but a call still
+        queued at ``gave_up_at`` while Redis is unreachable fails closed then."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        gave_up = False
+        timer: asyncio.TimerHandle | None = None
+
+        def check() -> None:
+            nonlocal gave_up, timer
+            if self._outage.active and self._policy is OnUnavailable.FAIL:
+                gave_up = True
+                task.cancel()
+            else:  # Redis answers, or we go on alone: keep our place in the queue
+                timer = loop.call_later(PROBE_LAST, check)
+
+        timer = loop.call_at(self._loop_time(gave_up_at), check)
+        try:
+            await self._turn.acquire()
+        except asyncio.CancelledError:
+            if gave_up:
+                task.uncancel()
+                raise self._unavailable(None) from None
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _probe_soon(self) -> None:
+        """Ask Redis in the background, every ``probe_interval``, whether it is back."""
+        if self._outage.probe_due() and (self._probe is None or self._probe.done()):
+            ping = asyncio.wait_for(self._scripts.client.ping(), PROBE_TIMEOUT)
+            self._probe = self._background.spawn(ping, "a probe")
+
+    def _loop_time(self, monotonic: float) -> float:
+        """``monotonic`` (on the limiter's clock) as a time of the running loop."""
+        return asyncio.get_running_loop().time() + (monotonic - self._clock.monotonic())
+
+    def _unavailable(self, error: BaseException | None) -> FleetUnavailableError:
+        now = self._clock.monotonic()
+        why = f" ({type(error).__name__})" if error is not None else ""
+        return FleetUnavailableError(
+            f"not sent: Redis unreachable for {now - (self._outage.since or now):.1f}s{why}, "
+            "the fleet fails closed"
+        )
+
+    async def _acquire_shared(
+        self, deadline: float | None, gave_up_at: float
+    ) -> tuple[str | None, bool]:
         slot = f"{self._slot_prefix}-{next(_SLOT_IDS)}"
-        gave_up_at = self._clock.monotonic() + self._unavailable_timeout
-        if deadline is not None:
-            gave_up_at = min(gave_up_at, deadline)
+        local = self._policy is OnUnavailable.LOCAL
+        alone = False
+        if local and self._outage.keeps_local() and not self._outage.active:
+            # Just back from an outage: our own share still applies for a window. Taken
+            # before Redis's grant, so no grant waits here while its lease runs out.
+            await self._alone.acquire(deadline)
+            alone = True
+        try:
+            return await self._grant(slot, deadline, gave_up_at, alone)
+        except BaseException:
+            if alone:
+                self._alone.give_back()
+            raise
+
+    async def _grant(
+        self, slot: str, deadline: float | None, gave_up_at: float, alone: bool
+    ) -> tuple[str | None, bool]:
+        local = self._policy is OnUnavailable.LOCAL
         pause = PROBE_FIRST
         while True:
-            if self._policy is OnUnavailable.LOCAL and not self._outage.probe_due():
-                await self._alone.acquire(deadline)  # on our own until the next probe
+            if local and self._outage.active:
+                self._probe_soon()
+                if not alone:
+                    await self._alone.acquire(deadline)  # on our own until it is back
                 return None, True
             try:
-                granted, wait_ms, why, held, counted = await self._ask(slot)
-            except UNREACHABLE as exc:
+                # A probe of a Redis thought away must not hold this process's turn long,
+                # and failing closed, no answer is waited for past the call's give-up.
+                bound = PROBE_TIMEOUT if self._outage.active else None
+                if not local:
+                    left = max(0.05, gave_up_at - self._clock.monotonic())
+                    bound = left if bound is None else min(bound, left)
+                if bound is None:
+                    answer = await self._ask(slot)
+                else:
+                    async with asyncio.timeout(bound):
+                        answer = await self._ask(slot)
+            except (*UNREACHABLE, TimeoutError) as exc:
                 self._outage.failed(exc, "a slot's grant")
-                if self._policy is OnUnavailable.LOCAL:
+                if local:
                     continue
                 now = self._clock.monotonic()
-                if now >= gave_up_at:
-                    raise FleetUnavailableError(
-                        f"not sent: Redis unreachable for {now - (self._outage.since or now):.1f}s"
-                        f" ({type(exc).__name__}), the fleet fails closed"
-                    ) from None
+                since = self._outage.since if self._outage.since is not None else now
+                if now >= gave_up_at or now - since >= self._unavailable_timeout:
+                    # Out of time, or an outage older than the timeout: one try, no wait.
+                    raise self._unavailable(exc) from None
                 await self._clock.sleep(min(pause, gave_up_at - now))
                 pause = min(pause * 2, PROBE_LAST)
                 continue
+            granted, wait_ms, why, held, counted = answer
             self._outage.reached()
             if granted:
-                if not self._outage.keeps_local():
-                    return slot, False
-                # Just back from an outage: our own share still applies for a window.
-                try:
-                    await self._alone.acquire(deadline)
-                except BaseException:
-                    self._hand_back_now(slot)
-                    raise
-                return slot, True
+                return slot, alone
             wait = wait_ms / 1000
             if why == PAUSED:
                 self._local.pause(wait)  # later tasks of this process see it at once
@@ -638,7 +734,7 @@ class RedisFleet:
             raise ValueError("lease_margin must not be negative")
         if budget_memory <= 0:
             raise ValueError("budget_memory must be positive")
-        self._url = url
+        self._url = checked_url(url)
         self.prefix = prefix
         self.lease_margin = float(lease_margin)
         self.budget_memory = float(budget_memory)

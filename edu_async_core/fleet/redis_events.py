@@ -35,8 +35,7 @@ from types import TracebackType
 from typing import Any, Final
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from ..errors import FleetUnavailableError
 from ..task_set import drain
@@ -46,8 +45,14 @@ __all__ = ["PUBLISH_EVENT", "RedisEventBus"]
 
 _log: Final = logging.getLogger("edu_async_core.fleet")
 
-#: What counts as "Redis is unreachable" (also ``OSError``: refused, reset, no route).
-UNREACHABLE: Final = (RedisConnectionError, RedisTimeoutError, OSError)
+#: What counts as "Redis cannot serve us": unreachable (refused, reset, no route, no
+#: answer in time) and also answering but refusing (a read-only replica after a failover,
+#: out of memory, still loading): the fleet's policy applies to all of them alike.
+UNREACHABLE: Final = (RedisError, OSError, TimeoutError)
+
+#: Seconds a publish or a look-up may take before Redis counts as unreachable (the bus's
+#: client has no answer timeout of its own: its pub/sub connection must block).
+ANSWER_TIMEOUT: Final = 5.0
 
 #: KEYS: de-duplication key, the topic's last-event key. ARGV: dedupe ms, remember ms,
 #: channel, message, payload. 1 if published, 0 if the event was published before.
@@ -106,7 +111,7 @@ class RedisEventBus:
             raise ValueError("channel must be a non-empty string without braces")
         if not remember > 0 or not dedupe_for > 0:
             raise ValueError("remember and dedupe_for must be positive seconds")
-        self._url = url
+        self._url = checked_url(url)
         self.prefix = prefix
         self.channel = channel
         self.remember = float(remember)
@@ -155,16 +160,17 @@ class RedisEventBus:
         here = self._on_loop()
         message = json.dumps([topic, payload])
         try:
-            first = await here.script(
-                keys=[self._dedupe_key(dedupe_id), self.topic_key(topic)],
-                args=[
-                    milliseconds(self.dedupe_for),
-                    milliseconds(self.remember),
-                    self._channel_key,
-                    message,
-                    payload,
-                ],
-            )
+            async with asyncio.timeout(ANSWER_TIMEOUT):
+                first = await here.script(
+                    keys=[self._dedupe_key(dedupe_id), self.topic_key(topic)],
+                    args=[
+                        milliseconds(self.dedupe_for),
+                        milliseconds(self.remember),
+                        self._channel_key,
+                        message,
+                        payload,
+                    ],
+                )
         except UNREACHABLE as exc:
             raise FleetUnavailableError(
                 f"event of topic {topic!r} not published: Redis unreachable ({type(exc).__name__})"
@@ -227,7 +233,8 @@ class RedisEventBus:
             if not topics:
                 break
             try:
-                found = await here.client.mget([self.topic_key(t) for t in topics])
+                async with asyncio.timeout(ANSWER_TIMEOUT):
+                    found = await here.client.mget([self.topic_key(t) for t in topics])
             except UNREACHABLE:
                 here.to_check.update(topics)  # the listener's reconnection re-arms us
                 await asyncio.sleep(pause)
@@ -329,6 +336,21 @@ class RedisEventBus:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def checked_url(url: object) -> str:
+    """``url`` if the Redis client can read it; else a ValueError that does not quote it
+    (a password with an unescaped ``/`` or ``#`` would otherwise show in the message)."""
+    if not isinstance(url, str):
+        raise ValueError("url must be a redis:// or rediss:// URL string")
+    try:
+        aioredis.ConnectionPool.from_url(url)
+    except ValueError:
+        raise ValueError(
+            "url is not a Redis URL this client can read (percent-encode a password's "
+            "'/', '?', '#' and '@')"
+        ) from None
+    return url
 
 
 def _check_topic(topic: object) -> None:

@@ -147,6 +147,16 @@ class FleetWebhookEvents:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, PUBLISH_RETRY_LAST)
                 continue
+            except Exception as exc:  # a bus of another kind failing in its own way
+                self.lost += 1
+                logger.warning(
+                    "webhook event of job %r not shared with the fleet: its bus failed "
+                    "(%s); waits elsewhere end by polling",
+                    delivery.job_id,
+                    type(exc).__name__,
+                    extra={"job_id": delivery.job_id},
+                )
+                return
             if first:
                 self.published += 1
             else:
