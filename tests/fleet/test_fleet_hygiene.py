@@ -1,4 +1,4 @@
-"""Review: per-loop state that outlives its loop, and a URL's password in an error."""
+"""Per-loop state and URLs of the fleet objects: what they keep and what they show."""
 
 from __future__ import annotations
 
