@@ -6,10 +6,11 @@ Two policies, chosen with ``RedisFleet(on_unavailable=...)``:
 - ``"fail"`` (fail closed, the default): a call waits for the coordinator, asking again
   with a growing pause, for at most ``unavailable_timeout`` seconds (and never past its
   own deadline), then raises :class:`~edu_async_core.errors.FleetUnavailableError`
-  without sending anything. No request leaves a process that cannot count it.
+  without sending anything; once an outage is older than that, a call tries once and
+  fails at once. No request leaves a process that cannot count it.
 - ``"local"``: each process goes on alone, at ``limit // expected_processes`` requests
-  per window (and a retry budget cut the same way), asking the coordinator again every
-  ``probe_interval`` seconds. For one window after the coordinator is back, a process
+  per window (and a retry budget cut the same way), at once, while a background probe
+  asks the coordinator again every ``probe_interval`` seconds. For one window after the coordinator is back, a process
   keeps its local limit as well as the shared one, because the coordinator did not see
   the requests sent meanwhile (a restarted Redis has forgotten everything).
 
