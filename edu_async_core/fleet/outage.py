@@ -10,9 +10,10 @@ Two policies, chosen with ``RedisFleet(on_unavailable=...)``:
   fails at once. No request leaves a process that cannot count it.
 - ``"local"``: each process goes on alone, at ``limit // expected_processes`` requests
   per window (and a retry budget cut the same way), at once, while a background probe
-  asks the coordinator again every ``probe_interval`` seconds. For one window after the coordinator is back, a process
-  keeps its local limit as well as the shared one, because the coordinator did not see
-  the requests sent meanwhile (a restarted Redis has forgotten everything).
+  asks the coordinator again every ``probe_interval`` seconds. For one window after the
+  coordinator is back, a process keeps its local limit as well as the shared one,
+  because the coordinator did not see the requests sent meanwhile (a restarted Redis
+  has forgotten everything).
 
 Either way the first failure of an outage is logged at WARNING (once, not per call) and
 the recovery at INFO with the outage's length; :class:`Outage` keeps the figures.

@@ -238,6 +238,9 @@ class _Keys:
 
 _SLOT_IDS: Final = itertools.count(1)
 
+#: A slot held: its Redis slot id (None if granted alone), and whether the share was taken.
+_Held = tuple[str | None, bool]
+
 
 #: Seconds to connect to Redis, and to wait for one answer, before it counts as unreachable.
 CONNECT_TIMEOUT: Final = 2.0
@@ -320,9 +323,10 @@ class RedisLimiter:
         self._label = label
         self._turn = asyncio.Lock()
         self._probe: asyncio.Future[Any] | None = None
-        # One entry per slot held, oldest first: its Redis slot id (None if Redis did not
-        # grant it) and whether this process's own share was taken too.
-        self._held: collections.deque[tuple[str | None, bool]] = collections.deque()
+        # The slots held, by the task that took them (a request's task releases its own
+        # slot), oldest first: its Redis slot id (None if Redis did not grant it) and
+        # whether this process's own share was taken too.
+        self._held: dict[asyncio.Task[Any] | None, collections.deque[_Held]] = {}
         # Slot ids name the process (for an operator reading Redis), never the credential.
         self._slot_prefix = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.total_grants = 0
@@ -339,7 +343,7 @@ class RedisLimiter:
     @property
     def in_flight(self) -> int:
         """Slots this process holds."""
-        return len(self._held)
+        return sum(len(entries) for entries in self._held.values())
 
     @property
     def lease(self) -> float:
@@ -386,7 +390,7 @@ class RedisLimiter:
             except BaseException:
                 self._local.give_back()
                 raise
-            self._held.append((None, True))
+            self._hold((None, True))
             self.total_grants += 1
             return self._clock.monotonic() - start
         try:
@@ -401,7 +405,7 @@ class RedisLimiter:
             raise
         finally:
             self._turn.release()
-        self._held.append(held)
+        self._hold(held)
         self.total_grants += 1
         return self._clock.monotonic() - start
 
@@ -439,6 +443,21 @@ class RedisLimiter:
         if self._outage.probe_due() and (self._probe is None or self._probe.done()):
             ping = asyncio.wait_for(self._scripts.client.ping(), PROBE_TIMEOUT)
             self._probe = self._background.spawn(ping, "a probe")
+
+    def _hold(self, entry: _Held) -> None:
+        self._held.setdefault(asyncio.current_task(), collections.deque()).append(entry)
+
+    def _unhold(self) -> _Held:
+        """The slot of the task releasing (a slot granted alone and one Redis granted are
+        released apart); from a task that took none, the oldest slot held."""
+        task = asyncio.current_task()
+        if task not in self._held:
+            task = next(iter(self._held))
+        entries = self._held[task]
+        entry = entries.popleft()
+        if not entries:
+            del self._held[task]
+        return entry
 
     def _loop_time(self, monotonic: float) -> float:
         """``monotonic`` (on the limiter's clock) as a time of the running loop."""
@@ -567,8 +586,7 @@ class RedisLimiter:
     def release(self) -> None:
         """The request of a slot finished: it counts against the fleet's window from now."""
         self._local.release()
-        # Slots are interchangeable; the oldest has the lease that ends first.
-        slot, alone = self._held.popleft()
+        slot, alone = self._unhold()
         if alone:
             self._alone.release()
         if slot is None:

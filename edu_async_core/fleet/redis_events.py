@@ -245,6 +245,16 @@ class RedisEventBus:
                     self._deliver(here, topic, _text(payload))
 
     async def _listen(self, here: _LoopBus) -> None:
+        try:
+            await self._listen_until_closed(here)
+        except asyncio.CancelledError:
+            if not here.closed:
+                # Cancelled by its loop's end (asyncio.run), not by aclose(): let go of
+                # what this loop held, so neither the loop nor the client outlives it.
+                await self._forget_loop(here)
+            raise
+
+    async def _listen_until_closed(self, here: _LoopBus) -> None:
         pause = RECONNECT_FIRST
         while not here.closed:
             pubsub = here.client.pubsub()
@@ -312,7 +322,7 @@ class RedisEventBus:
 
     async def aclose(self) -> None:
         """Stop this loop's listener, cancel its pending subscriptions, close connections."""
-        here = self._loops.pop(asyncio.get_running_loop(), None)
+        here = self._loops.get(asyncio.get_running_loop())
         if here is None:
             return
         here.closed = True
@@ -320,6 +330,13 @@ class RedisEventBus:
         for task in tasks:
             task.cancel()
         await drain(tasks)
+        await self._forget_loop(here)
+
+    async def _forget_loop(self, here: _LoopBus) -> None:
+        here.closed = True
+        for loop, state in list(self._loops.items()):
+            if state is here:
+                del self._loops[loop]
         for futures in here.subscribers.values():
             for future in futures:
                 future.cancel()

@@ -156,7 +156,7 @@ async def test_settle_wait_does_not_outlive_the_redis_lease(redis: RedisProcess)
         await fleet.flush()
         assert not fleet.outage().active
         await limiter.acquire()  # _alone makes it wait ~1 s, then Redis grants
-        slot = limiter._held[-1][0]
+        slot = held(limiter)[-1][0]
         assert slot is not None
         lease_end = await probe.zscore(f"{fleet.namespace(CRED)}:in_flight", slot)
         sec, usec = await probe.time()
@@ -166,13 +166,15 @@ async def test_settle_wait_does_not_outlive_the_redis_lease(redis: RedisProcess)
         assert lease_end is not None and lease_end > now_ms, (lease_end, now_ms)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RedisLimiter.release pops the oldest _held entry whatever its kind: a Redis "
-    "slot's request that finished releases an _alone slot of another request still in "
-    "flight and leaves its own Redis slot in flight",
-)
-async def test_release_after_mixed_kinds_frees_the_right_slot(redis: RedisProcess) -> None:
+def held(limiter: RedisLimiter) -> list[tuple[str | None, bool]]:
+    """Every slot the limiter holds (its Redis id, and whether the share was taken)."""
+    return [entry for entries in limiter._held.values() for entry in entries]
+
+
+async def test_each_request_releases_its_own_kind_of_slot(redis: RedisProcess) -> None:
+    # Request A got its slot alone during an outage and is still running; request B gets
+    # a Redis slot once Redis is back. B's release must free B's Redis slot (not A's
+    # share), and A's release A's share.
     async with (
         RedisFleet(
             redis.url,
@@ -186,21 +188,34 @@ async def test_release_after_mixed_kinds_frees_the_right_slot(redis: RedisProces
         settings = LimitSettings(limit=4, window=0.3, margin=0.0, request_timeout=5.0)
         limiter = fleet.credential_state(CRED, settings).limiter
         assert isinstance(limiter, RedisLimiter)
+        in_flight_key = f"{fleet.namespace(CRED)}:in_flight"
+        a_done = asyncio.Event()
+
+        async def request_a() -> None:
+            await limiter.acquire()
+            await a_done.wait()
+            limiter.release()
+
         redis.kill()
-        await limiter.acquire()  # request A: alone, still in flight below
-        assert list(limiter._held) == [(None, True)]
+        a = asyncio.create_task(request_a())
+        await asyncio.sleep(0.05)
+        assert held(limiter) == [(None, True)]
         redis.start()
         await asyncio.sleep(0.1)
-        await limiter.acquire()  # the probe: back on Redis (with _alone for a window)
+        await limiter.acquire()  # alone still; its background probe finds Redis back
         limiter.release()
-        await asyncio.sleep(0.5)  # past the one-window settle
-        await limiter.acquire()  # request B: a Redis slot, no _alone
-        slot_b = limiter._held[-1][0]
-        assert limiter._held[-1] == (slot_b, False)
-        limiter.release()  # B's request finished (A still runs)
         await fleet.flush()
-        in_flight = await probe.zrange(f"{fleet.namespace(CRED)}:in_flight", 0, -1)
-        assert slot_b is not None and slot_b.encode() not in in_flight, in_flight
+        await asyncio.sleep(0.5)  # past the one-window settle
+        await limiter.acquire()  # request B: a Redis slot, no share
+        slot_b = held(limiter)[-1][0]
+        assert slot_b is not None and held(limiter)[-1] == (slot_b, False)
+        limiter.release()  # B's request finished, A still runs
+        await fleet.flush()
+        assert slot_b.encode() not in await probe.zrange(in_flight_key, 0, -1)
+        assert held(limiter) == [(None, True)]  # A's share is still held
+        a_done.set()
+        await a
+        assert held(limiter) == [] and limiter.in_flight == 0
 
 
 async def test_read_only_redis_is_handled_by_the_policy(redis: RedisProcess) -> None:
