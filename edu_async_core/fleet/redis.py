@@ -502,11 +502,12 @@ class RedisLimiter:
                 return None, True
             try:
                 # A probe of a Redis thought away must not hold this process's turn long,
-                # and failing closed, no answer is waited for past the call's give-up.
+                # and failing closed, no answer is waited for past the call's give-up
+                # (but a Redis that answers is always given PROBE_TIMEOUT, even after a
+                # long wait for the window).
                 bound = PROBE_TIMEOUT if self._outage.active else None
-                if not local:
-                    left = max(0.05, gave_up_at - self._clock.monotonic())
-                    bound = left if bound is None else min(bound, left)
+                if not local and bound is None:
+                    bound = max(PROBE_TIMEOUT, gave_up_at - self._clock.monotonic())
                 if bound is None:
                     answer = await self._ask(slot)
                 else:
