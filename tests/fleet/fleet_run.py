@@ -91,7 +91,12 @@ async def finish(workers: list[Worker], readers: list[asyncio.Task[None]]) -> No
             for w in workers:
                 await w.proc.wait()
     finally:
-        for w in workers:
-            if w.proc.returncode is None:
-                w.proc.kill()
-                await w.proc.wait()
+        await kill_all(workers)
+
+
+async def kill_all(workers: list[Worker]) -> None:
+    """Kill the workers still running (a test that failed half-way leaves none behind)."""
+    for w in workers:
+        if w.proc.returncode is None:
+            w.proc.kill()
+            await w.proc.wait()

@@ -27,6 +27,7 @@ from fleet.fleet_run import (
     RUN_TIMEOUT,
     WINDOW,
     finish,
+    kill_all,
     start_worker,
 )
 from fleet.fleet_worker import user_agent
@@ -208,10 +209,7 @@ async def test_a_worker_killed_mid_run_gives_its_slots_back(redis_url: str) -> N
             await finish(workers[1:], readers[1:])
             elapsed = time.monotonic() - started
         finally:
-            for w in workers:
-                if w.proc.returncode is None:
-                    w.proc.kill()
-                    await w.proc.wait()
+            await kill_all(workers)
             await redis.aclose()
         assert [w.proc.returncode for w in workers[1:]] == [0] * WORKERS
         survivors = {r["input"] for w in workers[1:] for r in w.results}
@@ -255,10 +253,7 @@ async def test_a_429_burst_in_one_worker_pauses_all(redis_url: str) -> None:
                 ))
                 await finish(workers, readers)
         finally:
-            for w in workers:
-                if w.proc.returncode is None:
-                    w.proc.kill()
-                    await w.proc.wait()
+            await kill_all(workers)
         assert [w.proc.returncode for w in workers] == [0] * WORKERS
         inputs = [r["input"] for w in workers for r in w.results]
         assert sorted(inputs) == sorted(expected_inputs(PAUSE_PER_WORKER))  # each once

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fleet.fleet_run import Worker, finish, start_worker
+from fleet.fleet_run import Worker, finish, kill_all, start_worker
 from redis_server import RedisProcess, redis_process
 
 from tutorflow_async.testing import EmulatorConfig, TutorFlowEmulator
@@ -84,10 +84,7 @@ async def run_with_an_outage(
         rejected_by_restart = emu.counters.by_status[429]
         await finish(workers, readers)
     finally:
-        for w in workers:
-            if w.proc.returncode is None:
-                w.proc.kill()
-                await w.proc.wait()
+        await kill_all(workers)
     return workers, killed, restarted, rejected_by_restart
 
 
