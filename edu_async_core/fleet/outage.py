@@ -90,14 +90,17 @@ class Outage:
     def reached(self) -> None:
         """A call to the coordinator succeeded: end the outage if there was one.
 
-        Whichever call finds it back first, local limits stay for ``settle`` seconds.
+        Whichever call finds it back first, local limits stay for ``settle`` seconds
+        (the longest window) and two probe intervals.
         """
         if self.since is None:
             return
         now = self._clock.monotonic()
         self.last_duration = now - self.since
         self.since = None
-        self.local_until = now + self.settle
+        # Other processes find Redis back up to a probe interval later (more on a busy
+        # machine): until they all have, some still send on their own shares unseen.
+        self.local_until = now + self.settle + 2 * self.probe_interval
         _log.info(
             "fleet: Redis reachable again after %.1fs",
             self.last_duration,

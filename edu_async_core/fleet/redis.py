@@ -196,6 +196,9 @@ class _Background:
     def __init__(self, outage: Outage) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._outage = outage
+        # Loops that run until something happens (a probe until Redis is back): cancelled
+        # at close rather than waited for.
+        self._loops: set[asyncio.Task[Any]] = set()
 
     def spawn(self, work: Awaitable[Any], what: str) -> asyncio.Future[Any]:
         task = asyncio.ensure_future(work)
@@ -221,6 +224,17 @@ class _Background:
                 exc,
                 extra={"fleet_call": what},
             )
+
+    def start_loop(self, work: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(work)
+        self._loops.add(task)
+        task.add_done_callback(self._loops.discard)
+        return task
+
+    async def stop_loops(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        await drain(self._loops)
 
     async def drain(self) -> None:
         """Wait until every release, pause and refund sent so far has finished."""
@@ -439,10 +453,25 @@ class RedisLimiter:
                 timer.cancel()
 
     def _probe_soon(self) -> None:
-        """Ask Redis in the background, every ``probe_interval``, whether it is back."""
-        if self._outage.probe_due() and (self._probe is None or self._probe.done()):
-            ping = asyncio.wait_for(self._scripts.client.ping(), PROBE_TIMEOUT)
-            self._probe = self._background.spawn(ping, "a probe")
+        """Ask Redis in the background, every ``probe_interval``, whether it is back.
+
+        A loop of its own, not one probe per call: while every task of the process waits
+        for its share, none calls, and the process would find Redis back a window late.
+        """
+        if self._probe is None or self._probe.done():
+            self._probe = self._background.start_loop(self._probe_until_back())
+
+    async def _probe_until_back(self) -> None:
+        while self._outage.active:
+            if not self._outage.probe_due():
+                await asyncio.sleep(self._outage.probe_interval / 4)
+                continue
+            try:
+                await asyncio.wait_for(self._scripts.client.ping(), PROBE_TIMEOUT)
+            except (*UNREACHABLE, TimeoutError) as exc:
+                self._outage.failed(exc, "a probe")
+            else:
+                self._outage.reached()
 
     def _hold(self, entry: _Held) -> None:
         self._held.setdefault(asyncio.current_task(), collections.deque()).append(entry)
@@ -855,6 +884,7 @@ class RedisFleet:
         try:
             if here is not None:
                 try:
+                    await here.background.stop_loops()
                     await here.background.drain()
                 finally:
                     await here.client.aclose()
