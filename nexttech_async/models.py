@@ -20,7 +20,13 @@ def _raw() -> Any:
     return attrs.field(factory=dict, repr=False, eq=False)
 
 
-@attrs.frozen
+# weakref_slot=False on every model read from an answer: without a __weakref__ slot,
+# Python 3.11 too lets the generated reader fill a mutable twin and then make it this
+# class (edu_async_core/reading/generated.py), a third cheaper than filling it slot by
+# slot. Nobody holds weak references to these values.
+
+
+@attrs.frozen(weakref_slot=False)
 class MetadataEntry:
     """A ``{key, value}`` pair attached to a content."""
 
@@ -32,7 +38,7 @@ class MetadataEntry:
     raw: Mapping[str, Any] = _raw()
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Content:
     """A content of the account (a project of a course or of a remote editor)."""
 
@@ -55,7 +61,7 @@ class Content:
         return next((m.value for m in self.metadata if m.key == key), None)
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Grade:
     """A grade of a learner on a project."""
 

@@ -87,7 +87,13 @@ def _raw() -> Any:
     return attrs.field(factory=dict, repr=False, eq=False)
 
 
-@attrs.frozen
+# weakref_slot=False on every model read from an answer: without a __weakref__ slot,
+# Python 3.11 too lets the generated reader fill a mutable twin and then make it this
+# class (edu_async_core/reading/generated.py), a third cheaper than filling it slot by
+# slot. Nobody holds weak references to these values.
+
+
+@attrs.frozen(weakref_slot=False)
 class ErrorDetail:
     """``job.error`` or ``outputs[].error`` of a failed job."""
 
@@ -96,7 +102,7 @@ class ErrorDetail:
     raw: Mapping[str, Any] = _raw()
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Manifest:
     """What an output produced: its title and the URLs it can be reached at."""
 
@@ -115,7 +121,7 @@ class Manifest:
         return url if isinstance(url, str) else None
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class ExpansionOutput:
     """One requested output of a job (a module, a video, a quiz)."""
 
@@ -128,7 +134,7 @@ class ExpansionOutput:
     raw: Mapping[str, Any] = _raw()
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class ExpansionJob:
     """An expansion job as the status endpoint reports it."""
 
@@ -167,7 +173,7 @@ class ExpansionJob:
         return self.status == JobStatus.FAILED
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class ExpansionResult:
     """The result endpoint's answer: the job, one manifest per output, and a combined one."""
 
@@ -177,7 +183,7 @@ class ExpansionResult:
     raw: Mapping[str, Any] = _raw()
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class ApiKey:
     """Metadata of a Content API key, as listed (never the secret)."""
 
@@ -192,7 +198,7 @@ class ApiKey:
     raw: Mapping[str, Any] = _raw()
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class CreatedApiKey:
     """A key just created or rotated. ``api_key`` is shown this once: store it now.
 
@@ -207,7 +213,7 @@ class CreatedApiKey:
     raw: Mapping[str, Any] = _raw()
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Webhook:
     """A webhook subscription, as listed (never the secret)."""
 
@@ -219,7 +225,7 @@ class Webhook:
     raw: Mapping[str, Any] = _raw()
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class CreatedWebhook:
     """A webhook just created. ``secret`` (signing key) is shown this once: store it now."""
 

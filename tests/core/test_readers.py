@@ -11,6 +11,9 @@ whole behaves like cattrs alone.
 from __future__ import annotations
 
 import datetime as dt
+import pickle
+import sys
+import weakref
 from typing import Any
 
 import attrs
@@ -25,7 +28,9 @@ import tutorflow_async as tf
 from edu_async_core.errors import RequestContext
 from edu_async_core.reading import ModelReader, Response, make_converter, snake_case, to_datetime
 from edu_async_core.reading.generated import MISS, _slot_setters
+from nexttech_async import models as nt_models
 from nexttech_async.models import converter as nt_converter
+from tutorflow_async import models as tf_models
 from tutorflow_async.models import converter as tf_converter
 from tutorflow_async.models import normalize_job, normalize_result
 
@@ -232,6 +237,64 @@ def test_init_is_bypassed_only_where_it_would_just_store_the_values() -> None:
     assert hash(conv.structure({"a": 1}, Cached)) == hash(Cached(1))
     assert _slot_setters(Plain) is not None
     assert _slot_setters(Checked) is _slot_setters(Hooked) is _slot_setters(Cached) is None
+
+
+def model_classes(module: Any) -> list[type[Any]]:
+    return [v for v in vars(module).values() if isinstance(v, type) and attrs.has(v)]
+
+
+@pytest.mark.parametrize(
+    ("conv", "module"),
+    [(tf_converter, tf_models), (nt_converter, nt_models)],
+    ids=["tutorflow", "nexttech"],
+)
+def test_every_model_is_filled_through_its_mutable_twin(conv: Any, module: Any) -> None:
+    """On every supported Python, not only where ``__weakref__`` slots allow it (3.12+)."""
+    read_here = [
+        cls for cls in model_classes(module) if hasattr(conv.get_structure_hook(cls), "fast")
+    ]
+    assert len(read_here) >= 3
+    for cls in read_here:
+        assert "o.__class__ = CLS" in halves(conv, cls)[0].__doc__, cls
+
+
+@pytest.mark.parametrize(
+    ("conv", "cls", "data"),
+    [
+        (tf_converter, tf.ExpansionResult, normalize_result(JOB)),
+        (tf_converter, tf.ApiKey, KEY),
+        (nt_converter, nt.Content, CONTENT),
+        (nt_converter, nt.Grade, GRADE),
+    ],
+)
+def test_a_model_filled_through_its_twin_is_the_frozen_class_itself(
+    conv: Any, cls: type[Any], data: Any
+) -> None:
+    obj = fast(conv, cls, data)
+    slow = halves(conv, cls)[1](data, cls)
+    assert type(obj) is cls
+    assert obj == slow and repr(obj) == repr(slow)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        obj.id = "other"  # type: ignore[misc]
+    assert attrs.evolve(obj) == obj
+    assert pickle.loads(pickle.dumps(obj)) == obj  # noqa: S301 - our own bytes
+
+
+def test_a_class_with_a_weakref_slot_reads_alike_on_every_python() -> None:
+    """Python 3.11 cannot turn a twin into it; its reader then fills the slots one by one."""
+
+    @attrs.frozen
+    class Weak:
+        a: int
+        b: str | None = None
+
+    conv = make_converter(snake_case)
+    got = fast(conv, Weak, {"a": 1, "b": "x"})
+    assert type(got) is Weak and got == Weak(1, "x")
+    assert weakref.ref(got)() is got
+    # The twin is used exactly where Python allows the change (3.12+).
+    uses_twin = "o.__class__ = CLS" in halves(conv, Weak)[0].__doc__
+    assert uses_twin is (sys.version_info >= (3, 12))
 
 
 RESPONSE = Response(200, {}, b"", RequestContext("GET", "/x"))
