@@ -174,8 +174,9 @@ def _builder_class(cls: type[Any]) -> type[Any] | None:
     """
     slots = cls.__dict__["__slots__"]
     builder = type(f"{cls.__name__}Builder", cls.__bases__, {"__slots__": tuple(slots)})
+    probe: Any = object.__new__(builder)
     try:
-        object.__new__(builder).__class__ = cls
+        probe.__class__ = cls
     except TypeError:  # "object layout differs"
         return None
     return builder
