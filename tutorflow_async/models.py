@@ -89,8 +89,8 @@ def _raw() -> Any:
 
 # weakref_slot=False on every model read from an answer: without a __weakref__ slot,
 # Python 3.11 too lets the generated reader fill a mutable twin and then make it this
-# class (edu_async_core/reading/generated.py), a third cheaper than filling it slot by
-# slot. Nobody holds weak references to these values.
+# class (edu_async_core/reading/generated.py), about a third cheaper than storing each
+# field through its slot. The SDK keeps no weak references to these values.
 
 
 @attrs.frozen(weakref_slot=False)

@@ -147,32 +147,25 @@ def _check(src: _Source, tp: Any, var: str, indent: int, nested: Callable[[Any],
         raise TypeError(f"no fast reader for {tp!r}")
 
 
-def _slot_setters(cls: type[Any]) -> list[Callable[[Any, Any], None]] | None:
-    """The slot setters of ``cls``, in field order, when its ``__init__`` does nothing but
-    store each argument in its slot (a plain frozen slotted attrs class); else ``None``."""
+def _builder_class(cls: type[Any]) -> type[Any] | None:
+    """A mutable class of the same memory layout as ``cls``, when ``cls``'s ``__init__``
+    does nothing but store each argument in its slot (a plain frozen slotted attrs class)
+    and Python lets an instance change between the two; else ``None``.
+
+    A reader fills an instance of it with plain attribute stores and then makes it a
+    ``cls``: a frozen class refuses attribute stores, and its ``__init__`` stores each
+    value with a call of ``object.__setattr__``. Python 3.11 refuses the change for a
+    class with a ``__weakref__`` slot, which is why the SDKs' models are declared with
+    ``weakref_slot=False``.
+    """
     fields = attrs.fields(cls)
-    slots = set(cls.__dict__.get("__slots__", ())) - {"__weakref__"}
-    if slots != {f.name for f in fields}:  # not slotted, or a cached hash or property
-        return None
+    slots = cls.__dict__.get("__slots__", ())
+    if set(slots) - {"__weakref__"} != {f.name for f in fields}:
+        return None  # not slotted, a cached hash or property, or fields in a base's slots
     if any(f.validator is not None or f.converter is not None for f in fields):
         return None
     if hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__"):
         return None
-    return [cls.__dict__[f.name].__set__ for f in fields]
-
-
-def _builder_class(cls: type[Any]) -> type[Any] | None:
-    """A mutable class of the same memory layout as the plain slotted class ``cls`` (one
-    that :func:`_slot_setters` accepts), or ``None`` where Python will not let an instance
-    change between the two.
-
-    A reader fills an instance of it with plain attribute stores and then makes it a
-    ``cls``: a frozen class refuses attribute stores, and storing each value through its
-    slot's descriptor costs a call per field (a third of reading an ``ExpansionJob``).
-    Python 3.11 refuses the change for a class with a ``__weakref__`` slot, which is why
-    the SDKs' models are declared with ``weakref_slot=False``.
-    """
-    slots = cls.__dict__["__slots__"]
     builder = type(f"{cls.__name__}Builder", cls.__bases__, {"__slots__": tuple(slots)})
     probe: Any = object.__new__(builder)
     try:
@@ -246,11 +239,10 @@ def compile_reader(
         if is_datetime:
             src.datetimes.append((f"r{i}", var))
     src.names["CLS"] = cls
-    setters = _slot_setters(cls)
-    builder = _builder_class(cls) if setters is not None else None
-    if setters is None:
+    builder = _builder_class(cls)
+    if builder is None:
         src.add(1, f"return CLS({', '.join(args)})")
-    elif builder is not None:
+    else:
         # Plain stores into a mutable twin, which then becomes a CLS: the same slots
         # filled as the generated __init__ fills them, without a call per field.
         src.names["BUILDER"] = builder
@@ -258,12 +250,6 @@ def compile_reader(
         for field, arg in zip(attrs.fields(cls), args, strict=True):
             src.add(1, f"o.{field.name} = {arg}")
         src.add(1, "o.__class__ = CLS")
-        src.add(1, "return o")
-    else:
-        # What the generated __init__ would do, without its per-field object.__setattr__.
-        src.add(1, "o = NEW(CLS)")
-        for setter, arg in zip(setters, args, strict=True):
-            src.add(1, f"{src.name('set', setter)}(o, {arg})")
         src.add(1, "return o")
     text = f"def read_{cls.__name__}(d):\n" + "\n".join(src.lines) + "\n"
     namespace = dict(src.names)
