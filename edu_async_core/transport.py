@@ -307,7 +307,7 @@ class Transport:
         self._plain[(method, path)] = plain
         return plain
 
-    async def _send(
+    def _send(
         self,
         client: aiohttp.ClientSession,
         method: str,
@@ -320,7 +320,9 @@ class Transport:
         require_document: bool = False,
         on_retry: Callable[[SDKError], None] | None = None,
         operation: str | None = None,
-    ) -> Response:
+    ) -> Coroutine[Any, Any, Response]:
+        """The coroutine of one call: its attempts, wrapped in the call's events when a
+        hook listens (without one, the attempts themselves: one coroutine fewer)."""
         hooks = self.hooks
         trace = (
             CallTrace(next_id(), operation or f"{method} {context.path}", hooks)
@@ -341,8 +343,18 @@ class Transport:
             trace,
         )
         if trace is None:
-            return await attempts
-        hooks.emit(
+            return attempts
+        return self._traced(attempts, trace, method, context)
+
+    async def _traced(
+        self,
+        attempts: Coroutine[Any, Any, Response],
+        trace: CallTrace,
+        method: str,
+        context: RequestContext,
+    ) -> Response:
+        """``attempts`` between the call's started and ended events."""
+        trace.hooks.emit(
             CallStarted(
                 trace.call_id,
                 trace.operation,
@@ -409,6 +421,11 @@ class Transport:
                 )
             elif answer.failure is None and parse_json:
                 answer = self._checked_body(answer, require_document, context, attempt)
+            if answer.failure is None and answer.response is not None:
+                # A usable 2xx: what decide() answers RETURN to, taken without the call
+                # (every successful request comes here).
+                state.budget.refund(spent or defaults.RETRY_REFUND_ON_SUCCESS)
+                return answer.response
             decision = decide(
                 policy=policy,
                 method=method,
@@ -434,10 +451,6 @@ class Transport:
                     ),
                 )
             action = decision.action
-            if action is Action.RETURN:
-                assert answer.response is not None
-                state.budget.refund(spent or defaults.RETRY_REFUND_ON_SUCCESS)
-                return answer.response
             if action is Action.FOLLOW:
                 redirects += 1
                 attempt -= 1

@@ -113,7 +113,9 @@ def read_job(response: Response) -> ExpansionJob:
     """A job from a create or status answer, in either documented shape; anything else is
     the SDK's ``BadResponseError``."""
     document = ensure_json_object(response, "an expansion job", FAMILY)
-    return _JOB.read(normalize_job(document), response)  # every poll comes here
+    # Every poll comes here. The document was parsed for this call and is seen by no
+    # one else (a result's is: it becomes ``raw``), so the job is completed in place.
+    return _JOB.read(normalize_job(document, in_place=True), response)
 
 
 def read_result(response: Response, what: str = "an expansion result") -> ExpansionResult:

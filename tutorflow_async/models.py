@@ -256,20 +256,21 @@ def _first_id(data: Mapping[str, Any], *names: str) -> Any:
     return None
 
 
-def normalize_job(document: Mapping[str, Any]) -> dict[str, Any]:
+def normalize_job(document: Mapping[str, Any], *, in_place: bool = False) -> dict[str, Any]:
     """A job mapping with ``id`` and ``outputs`` from either documented shape.
 
     Wrapped ``{"job": {...}, "outputs": [...]}`` or a flat job with top-level ``status``;
-    the id under ``id`` or ``jobId``.
+    the id under ``id`` or ``jobId``. ``in_place``: the caller owns ``document`` (parsed
+    for this call alone), so its job dict itself is completed and returned, not a copy.
     """
     inner: Any = document.get("job")
     # type() first: an ABC isinstance check costs more than the rest of this function.
     wrapped = type(inner) is dict or isinstance(inner, Mapping)
     if wrapped:
-        job = dict(inner)
+        job = inner if in_place and type(inner) is dict else dict(inner)
         outputs = document.get("outputs", job.get("outputs"))
     else:
-        job = dict(document)
+        job = document if in_place and type(document) is dict else dict(document)
         outputs = job.get("outputs")
     job_id = job.get("id")
     if job_id is None:
