@@ -29,17 +29,9 @@ class Response:
 
         Raises the family's bad-response error when the body is not JSON.
         """
-        value = self._json
-        if value is _UNSET:
-            try:
-                # The usual body, inline (once per request); any other goes to decode_json.
-                if _fast_decode is None:
-                    raise ValueError
-                value = _fast_decode(self.body)
-            except (ValueError, RecursionError):
-                value = decode_json(self.body, self.status, self.context, errors)
-            self._json = value
-        return value
+        if self._json is _UNSET:
+            self._json = decode_json(self.body, self.status, self.context, errors)
+        return self._json
 
     def __repr__(self) -> str:
         return f"Response({self.status}, {self.context.method} {self.context.path})"
