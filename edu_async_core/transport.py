@@ -390,7 +390,7 @@ class Transport:
 
         ``trace`` (hooks attached) hears each attempt.
         """
-        state = self.state
+        state = self._state if self._state is not None else self.state
         limiter = state.limiter if limited else None
         policy = self.config.retry
         clock = self._clock
@@ -400,7 +400,7 @@ class Transport:
         redirects = 0
         started: float | None = None
         # No wait for the key's limiter may outlast the call's own retry deadline.
-        deadline = clock.monotonic() + policy.deadline
+        deadline = clock.monotonic() + policy.deadline if limiter is not None else 0.0
         while True:
             attempt += 1
             if limiter is not None:
@@ -409,9 +409,34 @@ class Transport:
                 started = clock.monotonic()
             if trace is not None:
                 trace.sent(method, context, attempt, clock.monotonic())
-            answer = await self._exchange(
-                client, limiter, method, url, data, headers, context, attempt, trace
-            )
+            try:
+                try:
+                    async with client.request(
+                        method,
+                        url,
+                        # aiohttp sends a large bytes body fine but warns that it may
+                        # block the loop; a fresh stream per attempt sends the same bytes.
+                        data=io.BytesIO(data) if data and len(data) > _LARGE_BODY else data,
+                        headers=headers,
+                        allow_redirects=False,
+                        timeout=self._timeout,
+                    ) as resp:
+                        body = await resp.read()
+                finally:
+                    if limiter is not None:
+                        limiter.release()
+            except (TimeoutError, RuntimeError, aiohttp.ClientError, OSError) as exc:
+                answer = self._not_answered(exc, client, context, attempt)
+            else:
+                outcome = self._answered(
+                    resp, body, method, context, attempt, trace, parse_json, require_document
+                )
+                if isinstance(outcome, Response):
+                    # A usable 2xx: what decide() answers RETURN to, taken without the
+                    # call (every successful request comes here).
+                    state.budget.refund(spent or defaults.RETRY_REFUND_ON_SUCCESS)
+                    return outcome
+                answer = outcome
             if answer.headers is not None and answer.failure is None:
                 # A redirect (only those carry headers without a failure). Refused ones
                 # raise here, before they are counted.
@@ -419,13 +444,6 @@ class Transport:
                 url, method, data = self._follow(
                     answer.status, url, method, data, answer.headers, context
                 )
-            elif answer.failure is None and parse_json:
-                answer = self._checked_body(answer, require_document, context, attempt)
-            if answer.failure is None and answer.response is not None:
-                # A usable 2xx: what decide() answers RETURN to, taken without the call
-                # (every successful request comes here).
-                state.budget.refund(spent or defaults.RETRY_REFUND_ON_SUCCESS)
-                return answer.response
             decision = decide(
                 policy=policy,
                 method=method,
@@ -511,38 +529,16 @@ class Transport:
                 RateLimitWait(trace.call_id, trace.operation, waited, context.key_prefix)
             )
 
-    async def _exchange(
+    def _not_answered(
         self,
+        exc: BaseException,
         client: aiohttp.ClientSession,
-        limiter: Limiter | None,
-        method: str,
-        url: yarl.URL,
-        data: bytes | None,
-        headers: dict[str, str],
         context: RequestContext,
         attempt: int,
-        trace: CallTrace | None,
     ) -> _Answer:
-        """Send one attempt (its slot is held) and describe what came back."""
-        try:
-            try:
-                async with client.request(
-                    method,
-                    url,
-                    # aiohttp sends a large bytes body fine but warns that it may block
-                    # the loop; a fresh stream per attempt sends the same bytes, unwarned.
-                    data=io.BytesIO(data) if data and len(data) > _LARGE_BODY else data,
-                    headers=headers,
-                    allow_redirects=False,
-                    timeout=self._timeout,
-                ) as resp:
-                    body = await resp.read()
-                    status = resp.status
-                    resp_headers = resp.headers
-            finally:
-                if limiter is not None:
-                    limiter.release()
-        except TimeoutError:
+        """The failure an attempt that got no answer came to; raises what is no failure
+        (the session closed under us, or a RuntimeError of our own making)."""
+        if isinstance(exc, TimeoutError):
             return _Answer.failed(
                 Failure.TIMEOUT,
                 self._errors.timeout(
@@ -551,26 +547,42 @@ class Transport:
                     attempts=attempt,
                 ),
             )
-        except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc, aiohttp.ClientConnectorError):
             return _Answer.failed(
                 Failure.NOT_SENT,
                 self._errors.connection(
                     f"could not connect: {type(exc).__name__}", context=context, attempts=attempt
                 ),
             )
-        except RuntimeError as exc:
-            if not client.closed:
-                raise
+        if client.closed:
             raise self._closed_by_owner() from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            if client.closed:
-                raise self._closed_by_owner() from exc
-            return _Answer.failed(
-                Failure.CONNECTION,
-                self._errors.connection(
-                    f"connection failed: {type(exc).__name__}", context=context, attempts=attempt
-                ),
-            )
+        if isinstance(exc, RuntimeError):
+            raise exc
+        return _Answer.failed(
+            Failure.CONNECTION,
+            self._errors.connection(
+                f"connection failed: {type(exc).__name__}", context=context, attempts=attempt
+            ),
+        )
+
+    def _answered(
+        self,
+        resp: aiohttp.ClientResponse,
+        body: bytes,
+        method: str,
+        context: RequestContext,
+        attempt: int,
+        trace: CallTrace | None,
+        parse_json: bool,
+        require_document: bool,
+    ) -> Response | _Answer:
+        """What an answer came to: the :class:`Response` of a usable 2xx, else the
+        redirect or failure for ``decide()``.
+
+        With ``parse_json``, a 2xx whose body does not parse (or is empty where a
+        document is needed) is a failure: garbled in transit, as transient as a reset.
+        """
+        status = resp.status
         if trace is not None:
             trace.answered(method, context, attempt, status, self._clock.monotonic())
         if self._logger.isEnabledFor(logging.DEBUG):
@@ -584,34 +596,29 @@ class Transport:
                 context.idempotency_key,
                 extra=log_fields(context, attempt=attempt, status=status),
             )
+        headers = resp.headers
         if 200 <= status < 300:
-            return _Answer(Response(status, resp_headers, body, context), None, None, status)
+            response = Response(status, headers, body, context)
+            if not parse_json:
+                return response
+            try:
+                if response.json(self._errors) is None and require_document:
+                    raise self._errors.bad_response(
+                        "empty response body where a document was expected",
+                        status=status,
+                        context=context,
+                    )
+            except SDKError as exc:
+                exc.attempts = attempt
+                return _Answer.failed(Failure.MALFORMED, exc, status)
+            return response
         if status in _REDIRECT_STATUSES:
-            return _Answer(None, None, None, status, resp_headers)
-        retry_after = parse_retry_after(resp_headers.get("Retry-After"), self._clock.time())
+            return _Answer(None, None, status, headers)
+        retry_after = parse_retry_after(headers.get("Retry-After"), self._clock.time())
         error = api_error_from_response(
-            self._errors, status, resp_headers, body, context, attempt, retry_after
+            self._errors, status, headers, body, context, attempt, retry_after
         )
-        return _Answer(None, Failure.STATUS, error, status, resp_headers, retry_after)
-
-    def _checked_body(
-        self, answer: _Answer, require_document: bool, context: RequestContext, attempt: int
-    ) -> _Answer:
-        """A 2xx whose body does not parse (or is empty where a document is needed) is
-        a failure: truncated or garbled in transit, as transient as a reset."""
-        response = answer.response
-        assert response is not None
-        try:
-            if response.json(self._errors) is None and require_document:
-                raise self._errors.bad_response(
-                    "empty response body where a document was expected",
-                    status=response.status,
-                    context=context,
-                )
-        except SDKError as exc:
-            exc.attempts = attempt
-            return _Answer.failed(Failure.MALFORMED, exc, response.status)
-        return answer
+        return _Answer(Failure.STATUS, error, status, headers, retry_after)
 
     def _closed_by_owner(self) -> SessionClosedError:
         self._closed = True  # every later call says so too
@@ -660,10 +667,9 @@ class Transport:
 
 
 class _Answer(NamedTuple):
-    """What one attempt came to, as ``decide()`` needs it."""
+    """What one attempt came to, when not a usable 2xx, as ``decide()`` needs it."""
 
-    response: Response | None  # a 2xx answer (its body may still prove garbled)
-    failure: Failure | None  # None for a 2xx or a redirect
+    failure: Failure | None  # None for a redirect
     error: SDKError | None  # the typed error of a failure
     status: int | None  # the HTTP status, when there was an answer
     headers: Mapping[str, str] | None = None  # a redirect's or an error's headers
@@ -671,4 +677,4 @@ class _Answer(NamedTuple):
 
     @classmethod
     def failed(cls, failure: Failure, error: SDKError, status: int | None = None) -> _Answer:
-        return cls(None, failure, error, status)
+        return cls(failure, error, status)

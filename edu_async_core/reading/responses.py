@@ -29,27 +29,44 @@ class Response:
 
         Raises the family's bad-response error when the body is not JSON.
         """
-        if self._json is _UNSET:
-            self._json = decode_json(self.body, self.status, self.context, errors)
-        return self._json
+        value = self._json
+        if value is _UNSET:
+            # The usual body takes one parser call here; what it refuses, the rest below.
+            try:
+                value = _parse(self.body)
+            except (ValueError, RecursionError):  # odd JSON, bad UTF-8, too deeply nested
+                value = _parse_refused(self.body, self.status, self.context, errors)
+            self._json = value
+        return value
 
     def __repr__(self) -> str:
         return f"Response({self.status}, {self.context.method} {self.context.path})"
 
 
 _UNSET: Any = object()
+_NO_HEADERS: Mapping[str, str] = {}
 _decode = json.JSONDecoder().decode  # json.loads(text) without its argument checks
 
-_fast_decode: Callable[[bytes], Any] | None
+
+def _parse_utf8(body: bytes) -> Any:
+    # UTF-8 (RFC 8259) decoded directly skips json's encoding sniffing; any other body,
+    # empty or not, takes the general path of _parse_refused, which decides as before.
+    return _decode(body.decode())
+
+
+_parse: Callable[[bytes], Any]
+"""The first parser a body meets: raises ValueError or RecursionError on what it refuses."""
+_parse_next: Callable[[bytes], Any] | None
+"""Where the first parser is the fast one, the standard library's UTF-8 step after it."""
 try:
     from msgspec.json import Decoder as _Decoder
 except ImportError:  # no wheel for this interpreter: the standard library alone
-    _fast_decode = None
+    _parse, _parse_next = _parse_utf8, None
 else:
     # Untyped, it parses UTF-8 JSON about twice as fast as ``json`` and gives the same
     # values (integers beyond 64 bits stay exact ints, unlike orjson's floats). What it
-    # refuses (NaN, a BOM, lone surrogates, other encodings) goes to ``json`` below.
-    _fast_decode = _Decoder().decode
+    # refuses (NaN, a BOM, lone surrogates, other encodings) goes to ``json``.
+    _parse, _parse_next = _Decoder().decode, _parse_utf8
 
 
 def snippet(body: bytes, limit: int = defaults.ERROR_SNIPPET_CHARS) -> str:
@@ -61,17 +78,17 @@ def snippet(body: bytes, limit: int = defaults.ERROR_SNIPPET_CHARS) -> str:
 
 def decode_json(body: bytes, status: int, context: RequestContext, errors: ErrorFamily) -> Any:
     """``body`` parsed as JSON (``None`` when blank), or the family's bad-response error."""
-    if _fast_decode is not None:
+    return Response(status, _NO_HEADERS, body, context).json(errors)
+
+
+def _parse_refused(body: bytes, status: int, context: RequestContext, errors: ErrorFamily) -> Any:
+    """What the first parser refused: the standard library's reading of it, ``None`` for
+    a blank body, or the family's bad-response error."""
+    if _parse_next is not None:
         try:
-            return _fast_decode(body)
-        except (ValueError, RecursionError):
-            pass  # the standard library decides, exactly as without the fast parser
-    try:
-        # UTF-8 (RFC 8259) decoded directly skips json's encoding sniffing; any other body,
-        # empty or not, takes the general path below, which decides as before.
-        return _decode(body.decode())
-    except (ValueError, RecursionError):  # bad UTF-8 or JSON; nesting deeper than Python's
-        pass
+            return _parse_next(body)
+        except (ValueError, RecursionError):  # bad UTF-8 or JSON; nesting deeper than Python's
+            pass
     if not body.strip():
         return None
     try:

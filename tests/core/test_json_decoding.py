@@ -44,15 +44,18 @@ def outcome(body: bytes) -> tuple[str, Any]:
 
 def reference(body: bytes) -> tuple[str, Any]:
     """The same, with the standard library's parser alone."""
-    saved = responses._fast_decode
-    responses._fast_decode = None
+    saved = responses._parse, responses._parse_next
+    responses._parse, responses._parse_next = responses._parse_utf8, None
     try:
         return outcome(body)
     finally:
-        responses._fast_decode = saved
+        responses._parse, responses._parse_next = saved
 
 
-@pytest.mark.skipif(responses._fast_decode is None, reason="no fast parser on this interpreter")
+NO_FAST_PARSER = responses._parse_next is None
+
+
+@pytest.mark.skipif(NO_FAST_PARSER, reason="no fast parser on this interpreter")
 @given(documents, st.booleans())
 def test_any_json_document_reads_as_json_reads_it(document: Any, ascii_only: bool) -> None:
     body = json.dumps(document, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
@@ -62,7 +65,7 @@ def test_any_json_document_reads_as_json_reads_it(document: Any, ascii_only: boo
         assert json.dumps(json.loads(body)) == got[1]
 
 
-@pytest.mark.skipif(responses._fast_decode is None, reason="no fast parser on this interpreter")
+@pytest.mark.skipif(NO_FAST_PARSER, reason="no fast parser on this interpreter")
 @given(st.binary(max_size=60) | st.sampled_from([
     b"", b"  ", b"NaN", b"[Infinity]", b"\xef\xbb\xbf{}", b'"\\ud800"',
     b"123456789012345678901234567890", b'{"a":1,"a":2}',

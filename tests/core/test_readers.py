@@ -11,6 +11,7 @@ whole behaves like cattrs alone.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import pickle
 import sys
 import weakref
@@ -31,6 +32,7 @@ from edu_async_core.reading.generated import MISS, _builder_class
 from nexttech_async import models as nt_models
 from nexttech_async.models import converter as nt_converter
 from tutorflow_async import models as tf_models
+from tutorflow_async.expansions import read_job, read_result
 from tutorflow_async.models import converter as tf_converter
 from tutorflow_async.models import normalize_job, normalize_result
 
@@ -353,3 +355,26 @@ def test_models_without_a_generated_reader_are_read_by_their_hook() -> None:
     assert key.api_key.reveal() == "s" and key.key_id == "k"
     detail = ModelReader(tf_converter, tf.models.ErrorDetail, tf.errors.FAMILY)
     assert detail.read("boom", RESPONSE).message == "boom"
+
+
+def _answer(document: Any) -> Response:
+    return Response(200, {}, json.dumps(document).encode(), RequestContext("GET", "/x"))
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        JOB,  # wrapped, the id under "id"
+        {"job": {**JOB["job"], "id": None, "jobId": "job_2"}, "outputs": JOB["outputs"]},
+        {"jobId": "job_3", "status": "processing", "outputs": []},  # flat
+    ],
+)
+def test_a_result_s_raw_is_the_document_as_sent(document: Any) -> None:
+    """read_result completes a copy of the job: its ``raw`` is the untouched document,
+    where read_job (a poll, whose document no one else sees) completes it in place."""
+    result = read_result(_answer(document))
+    assert result.raw == document
+    job = read_job(_answer(document))
+    assert job.id in ("job_1", "job_2", "job_3")
+    assert job.id == result.job.id
+    assert len(job.outputs) == len(result.outputs)

@@ -76,7 +76,13 @@ async def test_a_wait_ends_on_time_and_says_why(kind: str, figures: FigureBook) 
     if fault is not None:
         assert err.last_error is not None, f"{kind}: the time-out says nothing of the failures"
     if fault is None:
-        assert err.last_status == "processing" and err.last_error is None
+        assert err.last_status == "processing"
+        # Nothing failed; a poll can still be on the wire when the deadline comes (more
+        # often on a loaded machine), and then the time-out says so, not that one failed.
+        assert err.last_error is None or (
+            isinstance(err.last_error, tf.APITimeoutError)
+            and "got no answer" in str(err.last_error)
+        ), err.last_error
 
 
 async def test_a_wait_on_an_unreachable_server_ends_on_time_and_says_so(
