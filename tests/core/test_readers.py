@@ -357,6 +357,9 @@ def test_models_without_a_generated_reader_are_read_by_their_hook() -> None:
     assert detail.read("boom", RESPONSE).message == "boom"
 
 
+JOB_FIELDS: dict[str, Any] = dict(JOB["job"])
+
+
 def _answer(document: Any) -> Response:
     return Response(200, {}, json.dumps(document).encode(), RequestContext("GET", "/x"))
 
@@ -365,7 +368,7 @@ def _answer(document: Any) -> Response:
     "document",
     [
         JOB,  # wrapped, the id under "id"
-        {"job": {**JOB["job"], "id": None, "jobId": "job_2"}, "outputs": JOB["outputs"]},
+        {"job": {**JOB_FIELDS, "id": None, "jobId": "job_2"}, "outputs": JOB["outputs"]},
         {"jobId": "job_3", "status": "processing", "outputs": []},  # flat
     ],
 )
