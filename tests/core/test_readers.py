@@ -357,21 +357,19 @@ def test_models_without_a_generated_reader_are_read_by_their_hook() -> None:
     assert detail.read("boom", RESPONSE).message == "boom"
 
 
-JOB_FIELDS: dict[str, Any] = dict(JOB["job"])
+_JOB: Any = JOB  # mypy infers a narrow type for JOB's literal
+RESULT_DOCUMENTS: list[dict[str, Any]] = [
+    _JOB,  # wrapped, the id under "id"
+    {"job": {**_JOB["job"], "id": None, "jobId": "job_2"}, "outputs": _JOB["outputs"]},
+    {"jobId": "job_3", "status": "processing", "outputs": []},  # flat
+]
 
 
 def _answer(document: Any) -> Response:
     return Response(200, {}, json.dumps(document).encode(), RequestContext("GET", "/x"))
 
 
-@pytest.mark.parametrize(
-    "document",
-    [
-        JOB,  # wrapped, the id under "id"
-        {"job": {**JOB_FIELDS, "id": None, "jobId": "job_2"}, "outputs": JOB["outputs"]},
-        {"jobId": "job_3", "status": "processing", "outputs": []},  # flat
-    ],
-)
+@pytest.mark.parametrize("document", RESULT_DOCUMENTS)
 def test_a_result_s_raw_is_the_document_as_sent(document: Any) -> None:
     """read_result completes a copy of the job: its ``raw`` is the untouched document,
     where read_job (a poll, whose document no one else sees) completes it in place."""
