@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -82,6 +83,16 @@ class RedisProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=5)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """SIGSTOP for the block: a hung Redis, connections open and nothing answered."""
+        assert self.proc is not None and self.proc.poll() is None, "redis-server is not running"
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.proc.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

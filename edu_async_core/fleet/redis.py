@@ -200,11 +200,11 @@ class _Background:
         # at close rather than waited for.
         self._loops: set[asyncio.Task[Any]] = set()
 
-    def spawn(self, work: Awaitable[Any], what: str) -> asyncio.Future[Any]:
+    def spawn(self, work: Awaitable[Any], what: str) -> None:
+        """Run ``work`` to its end; a failure counts against Redis's reachability."""
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._done(t, what))
-        return task
 
     def _done(self, task: asyncio.Task[Any], what: str) -> None:
         self._tasks.discard(task)
@@ -468,7 +468,7 @@ class RedisLimiter:
                 continue
             try:
                 await asyncio.wait_for(self._scripts.client.ping(), PROBE_TIMEOUT)
-            except (*UNREACHABLE, TimeoutError) as exc:
+            except UNREACHABLE as exc:
                 self._outage.failed(exc, "a probe")
             else:
                 self._outage.reached()
@@ -542,7 +542,7 @@ class RedisLimiter:
                 else:
                     async with asyncio.timeout(bound):
                         answer = await self._ask(slot)
-            except (*UNREACHABLE, TimeoutError) as exc:
+            except UNREACHABLE as exc:
                 self._outage.failed(exc, "a slot's grant")
                 if local:
                     continue

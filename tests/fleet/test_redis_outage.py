@@ -11,10 +11,9 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Iterator
 
 import pytest
-from redis_server import RedisProcess, redis_process
+from redis_server import RedisProcess
 
 import tutorflow_async as tf
 from edu_async_core.fleet.redis import RedisFleet
@@ -25,12 +24,6 @@ pytestmark = pytest.mark.fleet
 LIMIT = 40
 WINDOW = 2.0
 CONFIG = tf.TransportConfig(rate_limit_window=WINDOW, rate_limit_margin=0.1, timeout=3.0)
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisProcess]:
-    with redis_process() as server:
-        yield server
 
 
 def session(emu: TutorFlowEmulator, key: str, fleet: RedisFleet) -> tf.ContentSession:

@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
-from redis_server import RedisProcess, redis_process
+from redis_server import RedisProcess
 
 from edu_async_core.errors import FleetUnavailableError
 from edu_async_core.fleet import redis_events
@@ -22,12 +19,6 @@ from edu_async_core.limits import LimitSettings
 pytestmark = pytest.mark.fleet
 
 CRED = "review-cred"
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisProcess]:
-    with redis_process() as server:
-        yield server
 
 
 async def test_fail_closed_concurrent_calls_each_wait_at_most_unavailable_timeout(
@@ -63,15 +54,11 @@ async def test_fail_closed_hung_redis_respects_the_deadline(redis: RedisProcess)
         await limiter.acquire()
         limiter.release()
         await fleet.flush()
-        assert redis.proc is not None
-        os.kill(redis.proc.pid, signal.SIGSTOP)
-        try:
+        with redis.paused():
             started = time.monotonic()
             with pytest.raises(FleetUnavailableError):
                 await limiter.acquire(deadline=time.monotonic() + 0.5)
             waited = time.monotonic() - started
-        finally:
-            os.kill(redis.proc.pid, signal.SIGCONT)
         assert waited < 1.5, waited
 
 
@@ -89,9 +76,7 @@ async def test_local_mode_hung_redis_does_not_stall_calls(redis: RedisProcess) -
         await limiter.acquire()
         limiter.release()
         await fleet.flush()
-        assert redis.proc is not None
-        os.kill(redis.proc.pid, signal.SIGSTOP)
-        try:
+        with redis.paused():
             await limiter.acquire()  # detects the outage (after the answer timeout)
             limiter.release()
             assert fleet.outage().active
@@ -103,8 +88,6 @@ async def test_local_mode_hung_redis_does_not_stall_calls(redis: RedisProcess) -
                 limiter.release()
                 worst = max(worst, time.monotonic() - started)
                 await asyncio.sleep(0.01)
-        finally:
-            os.kill(redis.proc.pid, signal.SIGCONT)
         # Going on alone: no call should wait for a probe of a Redis known to be away.
         assert worst < 0.2, worst
 
@@ -118,15 +101,11 @@ async def test_a_publish_to_a_hung_redis_ends_in_a_typed_error(
     async with RedisFleet(redis.url, prefix=f"r{secrets.token_hex(3)}") as fleet:
         bus = fleet.events()
         assert await bus.publish("job-1", "d1", "x")
-        assert redis.proc is not None
-        os.kill(redis.proc.pid, signal.SIGSTOP)
-        try:
+        with redis.paused():
             started = time.monotonic()
             with pytest.raises(FleetUnavailableError):
                 await bus.publish("job-2", "d2", "x")
             assert time.monotonic() - started < 2.0
-        finally:
-            os.kill(redis.proc.pid, signal.SIGCONT)
 
 
 async def test_settle_wait_does_not_outlive_the_redis_lease(redis: RedisProcess) -> None:

@@ -16,12 +16,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fleet.fleet_run import Worker, finish, kill_all, start_worker
-from redis_server import RedisProcess, redis_process
+from redis_server import RedisProcess
 
 from tutorflow_async.testing import EmulatorConfig, TutorFlowEmulator
 
@@ -35,12 +34,6 @@ CONCURRENCY = 8
 #: Seconds Redis stays down: longer than a window and than the fail-closed timeout.
 OUTAGE = 3.0
 FAIL_TIMEOUT = 1.0
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisProcess]:
-    with redis_process() as server:
-        yield server
 
 
 def emulator() -> TutorFlowEmulator:
