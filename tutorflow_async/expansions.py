@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from edu_async_core.errors import SDKError
-from edu_async_core.reading import ModelReader, Response, ensure_json_object
+from edu_async_core.reading import ModelReader, Response
 
 from . import defaults, idempotency
 from .checks import path_segment, shown, str_list
@@ -112,7 +112,7 @@ _RESULT = ModelReader(converter, ExpansionResult, FAMILY)
 def read_job(response: Response) -> ExpansionJob:
     """A job from a create or status answer, in either documented shape; anything else is
     the SDK's ``BadResponseError``."""
-    document = ensure_json_object(response, "an expansion job", FAMILY)
+    document = response.json_object("an expansion job", FAMILY)
     # Every poll comes here. The document was parsed for this call and is seen by no
     # one else (a result's is: it becomes ``raw``), so the job is completed in place.
     return _JOB.read(normalize_job(document, in_place=True), response)
@@ -121,7 +121,7 @@ def read_job(response: Response) -> ExpansionJob:
 def read_result(response: Response, what: str = "an expansion result") -> ExpansionResult:
     """The result endpoint's answer (the whole document kept in ``raw``); an export answers
     the same shape (``what`` names it in the error)."""
-    document = ensure_json_object(response, what, FAMILY)
+    document = response.json_object(what, FAMILY)
     result = _RESULT.read(normalize_result(document), response)
     object.__setattr__(result, "raw", document)
     return result

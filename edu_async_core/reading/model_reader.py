@@ -3,8 +3,8 @@
 ``ModelReader(converter, cls, errors).read(data, response)`` tries the generated reader
 of ``cls`` once (the documented shape, in one pass) and, when that steps aside, cattrs'
 own structuring once; whatever cattrs refuses becomes the family's bad-response error,
-naming the model, the status and the request. :func:`ensure_json_object` is the step
-before it for endpoints that answer one JSON object.
+naming the model, the status and the request. :meth:`Response.json_object` (or
+:func:`ensure_json_object`) is the step before it for endpoints that answer one JSON object.
 """
 
 from __future__ import annotations
@@ -25,17 +25,9 @@ T = TypeVar("T")
 
 def ensure_json_object(response: Response, what: str, errors: ErrorFamily) -> dict[str, Any]:
     """The response body as a JSON object (an empty body counts as ``{}``); anything else
-    is the family's bad-response error naming ``what`` was expected."""
-    value = response.json(errors)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise errors.bad_response(
-            f"expected a JSON object for {what}, got {type(value).__name__}",
-            status=response.status,
-            context=response.context,
-        )
-    return value
+    is the family's bad-response error naming ``what`` was expected
+    (:meth:`Response.json_object`)."""
+    return response.json_object(what, errors)
 
 
 class ModelReader(Generic[T]):

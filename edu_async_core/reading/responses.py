@@ -39,6 +39,22 @@ class Response:
             self._json = value
         return value
 
+    def json_object(self, what: str, errors: ErrorFamily) -> dict[str, Any]:
+        """The body as a JSON object (an empty body counts as ``{}``); anything else is
+        the family's bad-response error naming ``what`` was expected."""
+        value = self._json
+        if value is _UNSET:
+            value = self.json(errors)
+        if type(value) is dict:  # what both parsers give for an object
+            return value
+        if value is None:
+            return {}
+        raise errors.bad_response(
+            f"expected a JSON object for {what}, got {type(value).__name__}",
+            status=self.status,
+            context=self.context,
+        )
+
     def __repr__(self) -> str:
         return f"Response({self.status}, {self.context.method} {self.context.path})"
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edu_async_core.errors import RequestContext
-from edu_async_core.reading import responses
+from edu_async_core.reading import ensure_json_object, responses
 from tutorflow_async.errors import FAMILY, BadResponseError
 
 CONTEXT = RequestContext("GET", "/v1/x")
@@ -87,3 +87,27 @@ def test_standard_extensions_still_read_and_garbage_is_a_typed_error() -> None:
     assert responses.decode_json(b" \n", 200, CONTEXT, FAMILY) is None
     with pytest.raises(BadResponseError, match="not JSON"):
         responses.decode_json(b"{oops", 200, CONTEXT, FAMILY)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [(b'{"a": 1}', {"a": 1}), (b"", {}), (b"  ", {}), (b"null", {})],
+)
+def test_an_object_answer_reads_as_a_dict_and_nothing_as_an_empty_one(
+    body: bytes, expected: dict[str, Any]
+) -> None:
+    response = responses.Response(200, {}, body, CONTEXT)
+    assert response.json_object("a job", FAMILY) == expected
+    assert ensure_json_object(responses.Response(200, {}, body, CONTEXT), "a job", FAMILY) == (
+        expected
+    )
+
+
+@pytest.mark.parametrize("body", [b"[1]", b'"job"', b"3", b"true"])
+def test_any_other_json_value_is_a_bad_response_naming_what_was_expected(body: bytes) -> None:
+    for read in (
+        lambda r: r.json_object("an expansion job", FAMILY),
+        lambda r: ensure_json_object(r, "an expansion job", FAMILY),
+    ):
+        with pytest.raises(BadResponseError, match="expected a JSON object for an expansion job"):
+            read(responses.Response(200, {}, body, CONTEXT))
