@@ -5,8 +5,11 @@ One fixed-response aiohttp server in another process answers
 alternating rounds, at concurrency 1 and 50, and each is charged the CPU time of this
 process while its part ran. The SDK's work above bare aiohttp (URL and headers, the
 request loop, JSON, structuring the model) is the ratio ``ours / bare``; the target is
-at most 1.15. A second SDK session with one do-nothing hook attached shows what the
-event hooks cost when someone listens (``ours`` has none: the hooks' idle cost is in it).
+at most 1.10 for the median of the rounds' ratios (each round's parts ran side by side,
+so the median shrugs off a round that the other core's load spoiled). A second SDK
+session with one do-nothing hook attached shows what the event hooks cost when someone
+listens (``ours`` has none: the hooks' idle cost is in it). For counts that noise does
+not move, see :mod:`benchmarks.instructions`.
 
 httpx is measured when it is importable (a dev dependency, for this benchmark only).
 """
@@ -39,7 +42,7 @@ NAME = "cpu_per_request"
 API_KEY = "tf_bench_0123456789abcdef"
 JOB_ID = "job_1"
 PATH = "/v1/content/integrations/expansions"
-TARGET_RATIO = 1.15
+TARGET_RATIO = 1.10
 CONCURRENCIES = (1, 50)
 BODY: dict[str, Any] = {
     "job": {
@@ -184,9 +187,11 @@ async def measure(options: Options) -> Figures:
     async with asyncio.timeout(options.time_left() + 15.0):
         await measure_on_server(options, figures, httpx, count, rounds, warmup)
     figures["table"] = table(figures)
-    ours = [c["tutorflow_async"]["ratio_to_bare"] for c in figures["cells"].values()]
-    figures["worst_ratio_ours_to_bare"] = max(ours)
-    figures["meets_target"] = max(ours) <= TARGET_RATIO
+    ours = [c["tutorflow_async"] for c in figures["cells"].values()]
+    figures["worst_ratio_ours_to_bare"] = max(c["ratio_to_bare"] for c in ours)
+    worst_median = max(c["ratio_to_bare_median_round"] for c in ours)
+    figures["worst_median_round_ratio_ours_to_bare"] = worst_median
+    figures["meets_target"] = worst_median <= TARGET_RATIO
     return figures
 
 

@@ -75,20 +75,27 @@ class Benchmark:
     description: str
     func: BenchFunc
     time_limit: float
+    by_name_only: bool = False
+    """Left out of a run of all benchmarks (it takes minutes); run when named."""
 
 
 REGISTRY: dict[str, Benchmark] = {}
 
 
 def benchmark(
-    name: str, description: str, *, time_limit: float = DEFAULT_TIME_LIMIT
+    name: str,
+    description: str,
+    *,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    by_name_only: bool = False,
 ) -> Callable[[F], F]:
-    """Register ``func(options) -> figures`` (sync or async) under ``name``."""
+    """Register ``func(options) -> figures`` (sync or async) under ``name``; with
+    ``by_name_only`` it runs only when named, not in a run of all of them."""
 
     def register(func: F) -> F:
         if name in REGISTRY and REGISTRY[name].func is not func:
             raise ValueError(f"benchmark {name!r} is registered twice")
-        REGISTRY[name] = Benchmark(name, description, func, time_limit)
+        REGISTRY[name] = Benchmark(name, description, func, time_limit, by_name_only)
         return func
 
     return register
@@ -263,7 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m benchmarks",
         description="Run the benchmarks side by side; figures go to benchmarks/results/.",
     )
-    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument(
+        "names", nargs="*", help="benchmarks to run (default: all but the by-name-only ones)"
+    )
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke run")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument(
@@ -280,12 +289,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: benchmarks.{module} failed to import: {error}", file=sys.stderr)
     if args.list:
         for bench in REGISTRY.values():
-            print(f"{bench.name:24} {bench.description}")
+            only = " (run by name only)" if bench.by_name_only else ""
+            print(f"{bench.name:24} {bench.description}{only}")
         return 0
     unknown = [n for n in args.names if n not in REGISTRY]
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; known: {sorted(REGISTRY)}")
-    selected = [REGISTRY[n] for n in (args.names or list(REGISTRY))]
+    names = args.names or [n for n, b in REGISTRY.items() if not b.by_name_only]
+    selected = [REGISTRY[n] for n in names]
 
     report: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
