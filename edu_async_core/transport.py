@@ -249,80 +249,29 @@ class Transport:
         logs and spans (e.g. ``"expansions.create"``); without it, ``"METHOD path"``.
         """
         client = self._client()
+        data: bytes | None = None
         if not params and json_body is None and not headers and idempotency_key is None:
             # A plain call (every poll): its URL and context depend on the path alone.
             plain = self._plain.get((method, path))
             if plain is None:
                 plain = self._remember_plain(method, path)
             url, context = plain
-            return self._send(
-                client,
-                method,
-                url,
-                None,
-                self._headers,
-                context,
-                limited,
-                parse_json,
-                require_document,
-                on_retry,
-                operation,
-            )
-        url_text = self._base + path
-        if params:
-            url_text += "?" + encode_query(params)
-        # Already encoded: yarl neither parses nor re-quotes it (aiohttp would, from text).
-        url = yarl.URL(url_text, encoded=True)
-        data: bytes | None = None
-        send_headers = dict(self._headers)
-        if json_body is not None:
-            data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
-            send_headers["Content-Type"] = "application/json"
-        if headers:
-            send_headers.update(headers)
-        if idempotency_key is not None:
-            send_headers["Idempotency-Key"] = idempotency_key
-        context = RequestContext(method, path, self.key_prefix, idempotency_key)
-        return self._send(
-            client,
-            method,
-            url,
-            data,
-            send_headers,
-            context,
-            limited,
-            parse_json,
-            require_document,
-            on_retry,
-            operation,
-        )
-
-    def _remember_plain(self, method: str, path: str) -> tuple[yarl.URL, RequestContext]:
-        plain = (
-            yarl.URL(self._base + path, encoded=True),
-            RequestContext(method, path, self.key_prefix, None),
-        )
-        if len(self._plain) >= _PLAIN_CALLS_KEPT:
-            self._plain.clear()  # bounded; a wait polls its few paths again soon enough
-        self._plain[(method, path)] = plain
-        return plain
-
-    def _send(
-        self,
-        client: aiohttp.ClientSession,
-        method: str,
-        url: yarl.URL,
-        data: bytes | None,
-        headers: dict[str, str],
-        context: RequestContext,
-        limited: bool,
-        parse_json: bool,
-        require_document: bool = False,
-        on_retry: Callable[[SDKError], None] | None = None,
-        operation: str | None = None,
-    ) -> Coroutine[Any, Any, Response]:
-        """The coroutine of one call: its attempts, wrapped in the call's events when a
-        hook listens (without one, the attempts themselves: one coroutine fewer)."""
+            send_headers = self._headers
+        else:
+            url_text = self._base + path
+            if params:
+                url_text += "?" + encode_query(params)
+            # Already encoded: yarl neither parses nor re-quotes it (aiohttp would, from text).
+            url = yarl.URL(url_text, encoded=True)
+            send_headers = dict(self._headers)
+            if json_body is not None:
+                data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+                send_headers["Content-Type"] = "application/json"
+            if headers:
+                send_headers.update(headers)
+            if idempotency_key is not None:
+                send_headers["Idempotency-Key"] = idempotency_key
+            context = RequestContext(method, path, self.key_prefix, idempotency_key)
         hooks = self.hooks
         trace = (
             CallTrace(next_id(), operation or f"{method} {context.path}", hooks)
@@ -334,7 +283,7 @@ class Transport:
             method,
             url,
             data,
-            headers,
+            send_headers,
             context,
             limited,
             parse_json,
@@ -342,9 +291,18 @@ class Transport:
             on_retry,
             trace,
         )
-        if trace is None:
-            return attempts
-        return self._traced(attempts, trace, method, context)
+        # Without a hook, the attempts themselves: one coroutine fewer per call.
+        return attempts if trace is None else self._traced(attempts, trace, method, context)
+
+    def _remember_plain(self, method: str, path: str) -> tuple[yarl.URL, RequestContext]:
+        plain = (
+            yarl.URL(self._base + path, encoded=True),
+            RequestContext(method, path, self.key_prefix, None),
+        )
+        if len(self._plain) >= _PLAIN_CALLS_KEPT:
+            self._plain.clear()  # bounded; a wait polls its few paths again soon enough
+        self._plain[(method, path)] = plain
+        return plain
 
     async def _traced(
         self,

@@ -272,12 +272,11 @@ def normalize_job(document: Mapping[str, Any], *, in_place: bool = False) -> dic
     else:
         job = document if in_place and type(document) is dict else dict(document)
         outputs = job.get("outputs")
-    job_id = job.get("id")
-    if job_id is None:
+    if job.get("id") is None:  # else it is in place already
         job_id = job.get("jobId")
-    if job_id is None and wrapped:
-        job_id = _first_id(document, "id", "jobId")
-    job["id"] = job_id
+        if job_id is None and wrapped:
+            job_id = _first_id(document, "id", "jobId")
+        job["id"] = job_id
     job["outputs"] = outputs if outputs is not None else []
     return job
 
