@@ -384,6 +384,8 @@ class Transport:
                     if limiter is not None:
                         limiter.release()
             except (TimeoutError, RuntimeError, aiohttp.ClientError, OSError) as exc:
+                if isinstance(exc, RuntimeError) and not client.closed:
+                    raise  # not a failure of the exchange: ours, as it came
                 answer = self._not_answered(exc, client, context, attempt)
             else:
                 outcome = self._answered(
@@ -494,8 +496,8 @@ class Transport:
         context: RequestContext,
         attempt: int,
     ) -> _Answer:
-        """The failure an attempt that got no answer came to; raises what is no failure
-        (the session closed under us, or a RuntimeError of our own making)."""
+        """The failure an attempt that got no answer came to; raises the session-closed
+        error when the aiohttp session was closed under us."""
         if isinstance(exc, TimeoutError):
             return _Answer.failed(
                 Failure.TIMEOUT,
@@ -514,8 +516,6 @@ class Transport:
             )
         if client.closed:
             raise self._closed_by_owner() from exc
-        if isinstance(exc, RuntimeError):
-            raise exc
         return _Answer.failed(
             Failure.CONNECTION,
             self._errors.connection(

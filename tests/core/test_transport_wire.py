@@ -171,3 +171,25 @@ async def test_borrowed_session_stays_open_and_closed_session_refuses(
         assert s.closed and not http.closed
         with pytest.raises(tf.SessionClosedError):
             await s.expansions.get("job_1")
+
+
+async def test_a_runtime_error_of_aiohttp_s_own_propagates_as_it_came(
+    mocked: aioresponses,
+) -> None:
+    # Not a failure of the exchange (the session is open): no retry, no SDK error around it.
+    bug = RuntimeError("a bug below us")
+    mocked.get(f"{CREATE}/job_1", exception=bug)
+    mocked.get(f"{CREATE}/job_1", status=200, payload=JOB)
+    async with session(ManualClock()) as s:
+        with pytest.raises(RuntimeError) as info:
+            await s.expansions.get("job_1")
+    assert info.value is bug
+    assert len(calls(mocked, "GET", f"{CREATE}/job_1")) == 1
+    # Nothing of the SDK's own keeps the exception alive from its frames (no cycle).
+    frames = []
+    tb = info.value.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    sdk = [f for f in frames if "edu_async_core" in f.f_code.co_filename]
+    assert sdk and not any(v is bug for f in sdk for v in f.f_locals.values())
