@@ -46,8 +46,9 @@ async def run_with_an_outage(
     emu: TutorFlowEmulator, api_key: str, redis: RedisProcess, env: dict[str, str]
 ) -> tuple[list[Worker], float, float, int]:
     """Start the workers, kill Redis once each has a fifth of its inputs, start it again
-    ``OUTAGE`` seconds later, and wait for them; returns them, the kill and restart times,
-    and the emulator's count of 429s a window after the restart."""
+    ``OUTAGE`` seconds later, and wait for them; returns them, when the kill was over and
+    when the restart began (no Redis between the two), and the emulator's count of 429s
+    a window after the restart."""
     prefix = f"r{secrets.token_hex(4)}"
     workers = [
         await start_worker(
@@ -72,8 +73,11 @@ async def run_with_an_outage(
         await asyncio.to_thread(redis.kill)
         killed = time.monotonic()
         await asyncio.sleep(OUTAGE)
-        await asyncio.to_thread(redis.start)
+        # Taken before the new redis-server exists: start() returns only once it answers,
+        # and workers retrying every few milliseconds may be granted (and send) before
+        # this task, on an event loop the emulator keeps busy, resumes from it.
         restarted = time.monotonic()
+        await asyncio.to_thread(redis.start)
         # The 429s of the switch, and their retries (a Retry-After is at most a window),
         # are all in by a window after the restart.
         await asyncio.sleep(WINDOW + 0.5)
