@@ -73,10 +73,10 @@ async def run_with_an_outage(
         await asyncio.to_thread(redis.kill)
         killed = time.monotonic()
         await asyncio.sleep(OUTAGE)
-        # Taken before the new redis-server exists: start() returns only once it answers,
-        # and workers retrying every few milliseconds may be granted (and send) before
-        # this task, on an event loop the emulator keeps busy, resumes from it.
-        restarted = time.monotonic()
+        # Read before the new redis-server exists, not after start() returns: start()
+        # waits for its PING, and workers that retry every few milliseconds are granted by
+        # it (and send) before this task resumes on a loop the emulator keeps busy.
+        restart_began = time.monotonic()
         await asyncio.to_thread(redis.start)
         # The 429s of the switch, and their retries (a Retry-After is at most a window),
         # are all in by a window after the restart.
@@ -85,7 +85,7 @@ async def run_with_an_outage(
         await finish(workers, readers)
     finally:
         await kill_all(workers)
-    return workers, killed, restarted, rejected_by_restart
+    return workers, killed, restart_began, rejected_by_restart
 
 
 def reported_once(workers: list[Worker]) -> list[dict[str, Any]]:
@@ -105,14 +105,14 @@ async def test_local_policy_goes_on_alone_and_loses_nothing(redis: RedisProcess)
     async with emulator() as emu:
         issued = emu.create_api_key(name="outage-local", rate_limit_per_minute=LIMIT)
         run = await run_with_an_outage(emu, issued.api_key, redis, env)
-        workers, killed, restarted, rejected_by_restart = run
+        workers, killed, restart_began, rejected_by_restart = run
         assert [w.proc.returncode for w in workers] == [0] * WORKERS
         results = reported_once(workers)
         assert all(r.get("status") == "completed" for r in results)
         per_key = emu.jobs_per_idempotency_key()
         assert len(per_key) == WORKERS * PER_WORKER and set(per_key.values()) == {1}
         # The fleet kept working while Redis was down (it did not fail closed) ...
-        during = [r.at for r in emu.request_log if killed + 0.2 < r.at < restarted]
+        during = [r.at for r in emu.request_log if killed + 0.2 < r.at < restart_began]
         assert during
         # ... and once the first window of the outage was over, each worker held to its
         # share: the whole fleet stayed within the limit.
@@ -140,7 +140,8 @@ async def test_fail_policy_sends_nothing_it_cannot_count(redis: RedisProcess) ->
     env = {"FLEET_ON_UNAVAILABLE": "fail", "FLEET_UNAVAILABLE_TIMEOUT": str(FAIL_TIMEOUT)}
     async with emulator() as emu:
         issued = emu.create_api_key(name="outage-fail", rate_limit_per_minute=LIMIT)
-        workers, killed, restarted, _ = await run_with_an_outage(emu, issued.api_key, redis, env)
+        run = await run_with_an_outage(emu, issued.api_key, redis, env)
+        workers, killed, restart_began, _ = run
         assert [w.proc.returncode for w in workers] == [0] * WORKERS
         results = reported_once(workers)
         failed = [r for r in results if "error" in r]
@@ -153,10 +154,10 @@ async def test_fail_policy_sends_nothing_it_cannot_count(redis: RedisProcess) ->
         assert len(per_key) == len(completed) and set(per_key.values()) == {1}
         # Nothing reached the server while Redis was down, past the requests already
         # granted and in flight at the kill (answered within milliseconds here).
-        late = [r.at for r in emu.request_log if killed + 0.5 < r.at < restarted]
+        late = [r.at for r in emu.request_log if killed + 0.5 < r.at < restart_began]
         assert late == []
         # After the recovery the rest went through.
-        after = [r.at for r in emu.request_log if r.at > restarted]
+        after = [r.at for r in emu.request_log if r.at > restart_began]
         assert after
         assert emu.counters.by_status[429] == 0
         done = last_lines(workers)
