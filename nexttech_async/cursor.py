@@ -141,9 +141,10 @@ Stacked = tuple[int, frozenset[Key], int]
 class CursorState:
     """Where a walk stands.
 
-    ``to_json``/``from_json`` keep what a resumed walk needs (the boundary second, the ids
-    emitted in it, what was learned of the server); the search inside a crowded second is
-    not kept, a resumed walk starts it afresh and recognises emitted items by id.
+    A resume token keeps what a resumed walk needs (the boundary second, the ids emitted in
+    it, what was learned of the server; :func:`nexttech_async.resume_token.state_to_json`);
+    the search inside a crowded second is not kept, a resumed walk starts it afresh and
+    recognises emitted items by id.
     """
 
     hi: int | None = None
@@ -169,22 +170,6 @@ class CursorState:
     probed: bool = False
     overflow: tuple[int, int, int] | None = None
     done: bool = False
-
-    def to_json(self) -> dict[str, object]:
-        """The part of the state a resume token keeps, as a small JSON-ready dict (the
-        format is :func:`nexttech_async.resume_token.state_to_json`'s)."""
-        from .resume_token import state_to_json  # the token module builds on this one
-
-        return state_to_json(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> CursorState:
-        """Rebuild a state from :meth:`to_json`'s dict; raises ``ValueError``/``TypeError``
-        on a malformed one (see :func:`nexttech_async.resume_token.state_from_json`)."""
-        from .resume_token import state_from_json
-
-        return state_from_json(data)
-
 
 
 class Query(NamedTuple):

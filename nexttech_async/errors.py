@@ -9,6 +9,8 @@ from __future__ import annotations
 from edu_async_core import errors as core
 from edu_async_core.errors import ErrorFamily
 
+from .instants import iso_from_ms
+
 
 class NextTechError(core.SDKError):
     """Root of every error this SDK raises."""
@@ -84,8 +86,6 @@ class TieOverflowError(CursorError):
     """
 
     def __init__(self, instant_ms: int, reached: int, page_size: int) -> None:
-        from .filters import iso_from_ms
-
         self.instant_ms = instant_ms
         self.instant = iso_from_ms(instant_ms)
         self.reached = reached

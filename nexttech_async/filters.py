@@ -16,22 +16,16 @@ import attrs
 
 from .checks import MAX_URL_VALUE_CHARS, require_str, shown, url_value
 from .errors import InvalidArgumentError
+from .instants import EPOCH
+from .instants import iso_from_ms as iso_from_ms  # still importable from here
 
 Pairs = tuple[tuple[str, str], ...]
 MetadataInput = Mapping[str, str] | Sequence[tuple[str, str]] | None
 Instant = dt.datetime | str
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: Longest filter part of a query once URL-encoded: the request line must stay under the
 #: ~8 KiB servers accept (aiohttp, nginx: 8190 bytes), with room for the path and dates.
 MAX_FILTER_QUERY_CHARS: Final = 6144
-
-
-def iso_from_ms(ms: int) -> str:
-    """``2020-10-07T23:13:00.000Z`` for an epoch-millisecond instant (year zero-padded)."""
-    when = _EPOCH + dt.timedelta(milliseconds=ms)
-    # Not strftime("%Y"): glibc writes year 1 as "1", which is not ISO 8601.
-    return f"{when.year:04d}-" + when.strftime("%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def instant_ms(value: object, argument: str) -> int:
@@ -56,7 +50,7 @@ def instant_ms(value: object, argument: str) -> int:
         raise InvalidArgumentError(
             argument, "is a naive datetime; give it a time zone (e.g. tzinfo=datetime.UTC)"
         )
-    return (value - _EPOCH) // dt.timedelta(milliseconds=1)
+    return (value - EPOCH) // dt.timedelta(milliseconds=1)
 
 
 def metadata_pairs(value: MetadataInput, argument: str) -> Pairs:
@@ -167,20 +161,6 @@ class Filters:
                 out.append((f"{name}[][value]", value))
         out.extend(("course_uid[]", uid) for uid in self.course_uid)
         return out
-
-    def to_json(self) -> dict[str, object]:
-        """The filters as a resume token carries them (see
-        :func:`nexttech_async.resume_token.filters_to_json`)."""
-        from .resume_token import filters_to_json  # the token module builds on this one
-
-        return filters_to_json(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> Filters:
-        """The filters a resume token carries (validated like the caller's own)."""
-        from .resume_token import filters_from_json
-
-        return filters_from_json(data)
 
 
 def date_params(before: str | None, after: str | None) -> list[tuple[str, str]]:

@@ -11,7 +11,8 @@ from edu_async_core.reading import ModelReader, Response
 
 from .cursor import Bound, CursorState, Query, WalkRange, plan
 from .errors import FAMILY, InvalidArgumentError
-from .filters import Filters, Instant, MetadataInput, date_params, instant_ms, iso_from_ms
+from .filters import Filters, Instant, MetadataInput, date_params, instant_ms
+from .instants import iso_from_ms
 from .models import converter
 from .observed import ObservedWalk
 from .resume_token import decode_token

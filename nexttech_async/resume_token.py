@@ -55,10 +55,10 @@ def encode_token(kind: str, rng: WalkRange, filters: Filters, state: CursorState
     data = {
         "v": TOKEN_VERSION,
         "k": kind,
-        "f": filters.to_json(),
+        "f": filters_to_json(filters),
         "a": _bound_json(rng.after),
         "b": _bound_json(rng.before),
-        "s": state.to_json(),
+        "s": state_to_json(state),
     }
     return json.dumps(data, separators=(",", ":"))
 
@@ -76,8 +76,8 @@ def decode_token(token: object, kind: str) -> tuple[WalkRange, Filters, CursorSt
         rng = WalkRange(
             after=_bound_from_json(data.get("a")), before=_bound_from_json(data.get("b"))
         )
-        filters = Filters.from_json(data.get("f") or {})
-        state = CursorState.from_json(data.get("s") or {})
+        filters = filters_from_json(data.get("f") or {})
+        state = state_from_json(data.get("s") or {})
     except InvalidArgumentError:
         raise
     except (ValueError, TypeError, AttributeError) as exc:

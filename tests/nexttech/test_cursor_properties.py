@@ -31,9 +31,10 @@ from hypothesis import strategies as st
 from server_model import Model, cycle, walk
 from walk_oracle import ambiguous_instants, judge
 
-from nexttech_async.cursor import Bound, CursorState, ItemRef, WalkRange
+from nexttech_async.cursor import Bound, ItemRef, WalkRange
 from nexttech_async.errors import TieOverflowError
-from nexttech_async.filters import iso_from_ms
+from nexttech_async.instants import iso_from_ms
+from nexttech_async.resume_token import state_from_json, state_to_json
 from nexttech_async.shards import split_range
 
 T0 = 1_700_000_000_000  # ms
@@ -156,7 +157,7 @@ def run_walk(
     token's state."""
     _, state = walk(model, rng, stop_after=resume_after, on_query=on_query, out=got)
     if not state.done:
-        resumed = CursorState.from_json(json.loads(json.dumps(state.to_json())))
+        resumed = state_from_json(json.loads(json.dumps(state_to_json(state))))
         walk(model, rng, state=resumed, on_query=on_query, out=got)
 
 
