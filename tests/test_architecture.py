@@ -1,5 +1,6 @@
-"""The import contracts ([tool.importlinter] in pyproject.toml) cover every module and break
-when an import crosses a line.
+"""The lines ARCHITECTURE.md draws: the import contracts ([tool.importlinter] in
+pyproject.toml) cover every module and break when an import crosses a line, and a module
+past ~400 lines says why in its docstring.
 
 ``./dev test`` runs ``lint-imports`` on the tree as it is; these tests keep the contracts
 themselves honest: the lists of modules that must stand below ``testing/`` and ``cli/``
@@ -9,7 +10,9 @@ a copy of the packages with forbidden imports added fails the run, naming each c
 
 from __future__ import annotations
 
+import ast
 import pkgutil
+import re
 import shutil
 import subprocess
 import sys
@@ -110,3 +113,20 @@ def test_an_import_across_a_line_breaks_its_contract(
     assert run.returncode == 1, out
     for name in contracts():
         assert f"{name} {'BROKEN' if name in broken else 'KEPT'}" in out, name
+
+
+#: Lines past which a module's docstring must say why it is one module.
+LONG_MODULE = 400
+SAYS_WHY = re.compile(r"over 400 lines|longer than", re.IGNORECASE)
+
+
+def test_a_long_module_says_why_it_is_one() -> None:
+    long = {}
+    for package in (*PACKAGES, "examples"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            source = path.read_text(encoding="utf-8")
+            if source.count("\n") > LONG_MODULE:
+                long[path.relative_to(ROOT).as_posix()] = ast.get_docstring(ast.parse(source))
+    assert long  # the check reads the tree (some modules are long, for stated reasons)
+    silent = [p for p, doc in long.items() if not (doc and SAYS_WHY.search(" ".join(doc.split())))]
+    assert silent == [], f"over {LONG_MODULE} lines, no reason in the docstring: {silent}"
